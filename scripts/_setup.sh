@@ -21,8 +21,8 @@ ensure_venv() {
     fi
     # Reinstall when pyproject.toml changed since the last install.
     if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-        .venv/bin/python -m pip install -q --upgrade pip
-        .venv/bin/python -m pip install -q -e ".[dev]"
-        touch "$stamp"
+        .venv/bin/python -m pip install -q --upgrade pip &&
+            .venv/bin/python -m pip install -q -e ".[dev]" &&
+            touch "$stamp"
     fi
 }
