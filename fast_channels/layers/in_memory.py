@@ -1,0 +1,170 @@
+"""A channel layer inside one process: for development, tests and single-process apps."""
+
+from __future__ import annotations
+
+import copy
+import secrets
+import time
+from typing import Any
+
+from fast_channels.exceptions import ChannelFull
+from fast_channels.layers.base import BaseChannelLayer, CapacityPattern
+from fast_channels.layers.buffer import ChannelBuffer, Delivery
+
+
+class InMemoryChannelLayer(BaseChannelLayer):
+    """Messages never leave the process. `channels` and `groups` stay inspectable for tests."""
+
+    def __init__(
+        self,
+        expiry: float = 60,
+        group_expiry: float = 86400,
+        capacity: int = 100,
+        channel_capacity: dict[CapacityPattern, int] | None = None,
+    ) -> None:
+        super().__init__(
+            expiry=expiry,
+            group_expiry=group_expiry,
+            capacity=capacity,
+            channel_capacity=channel_capacity,
+        )
+        self.channels: dict[str, ChannelBuffer] = {}
+        # group -> {channel: monotonic time of the last group_add}
+        self.groups: dict[str, dict[str, float]] = {}
+        self._memberships: dict[str, set[str]] = {}  # channel -> groups, to release in O(groups)
+        self._owned: set[str] = set()  # made by new_channel(), kept until release_channel()
+
+    # -- channels --------------------------------------------------------------------------
+
+    def _buffer(self, channel: str) -> ChannelBuffer:
+        buffer = self.channels.get(channel)
+        if buffer is None:
+            buffer = self.channels[channel] = ChannelBuffer(self.metrics.local_depth)
+        return buffer
+
+    def _has_room(self, channel: str, buffer: ChannelBuffer, now: float) -> bool:
+        if len(buffer) < self.get_capacity(channel):
+            return True
+        expired = buffer.drop_expired(now)
+        if expired:
+            self.metrics.dropped("expired", expired)
+        return len(buffer) < self.get_capacity(channel)
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        self.require_valid_message(message)
+        self.require_valid_channel_name(channel)
+        buffer = self._buffer(channel)
+        now = time.time()
+        if not self._has_room(channel, buffer, now):
+            self.metrics.channel_full("send")
+            raise ChannelFull(f"Channel {channel!r} is at capacity ({self.get_capacity(channel)})")
+        # A deep copy: the sender may keep mutating its dict after send returns.
+        buffer.put(Delivery(copy.deepcopy(message), "send", now, now + self.expiry))
+        self.metrics.sent("send")
+
+    async def receive_delivery(self, channel: str) -> Delivery:
+        self.require_valid_channel_name(channel, receive=True)
+        buffer = self._buffer(channel)
+        while True:
+            delivery = await buffer.get()
+            if delivery.expires_at >= time.time():
+                break
+            self.metrics.dropped("expired")
+        if not len(buffer) and not buffer.has_receivers and channel not in self._owned:
+            # Nobody holds this buffer: forget it so fixed-name channels do not accumulate.
+            del self.channels[channel]
+        return delivery
+
+    async def new_channel(self, prefix: str = "specific") -> str:
+        channel = f"{prefix}.inmemory!{secrets.token_hex(8)}"
+        self.require_valid_channel_name(channel)
+        self._owned.add(channel)
+        self._buffer(channel)
+        return channel
+
+    async def release_channel(self, channel: str) -> None:
+        self._owned.discard(channel)
+        buffer = self.channels.pop(channel, None)
+        if buffer is not None:
+            left = buffer.clear()
+            if left:
+                self.metrics.dropped("released", left)
+        for group in list(self._memberships.get(channel, ())):
+            self._remove_member(group, channel)
+
+    # -- groups ----------------------------------------------------------------------------
+
+    def _remove_member(self, group: str, channel: str) -> None:
+        members = self.groups.get(group)
+        if members is None or members.pop(channel, None) is None:
+            return
+        self.metrics.group_members.dec()
+        if not members:
+            del self.groups[group]
+            self.metrics.groups.dec()
+        groups = self._memberships.get(channel)
+        if groups is not None:
+            groups.discard(group)
+            if not groups:
+                del self._memberships[channel]
+
+    def _is_live(self, channel: str, now: float) -> bool:
+        """A channel someone is receiving on keeps its memberships: only leaks lapse."""
+        buffer = self.channels.get(channel)
+        return buffer is not None and (
+            buffer.has_receivers or now - buffer.last_active < self.group_expiry
+        )
+
+    async def group_add(self, group: str, channel: str) -> None:
+        self.require_valid_group_name(group)
+        self.require_valid_channel_name(channel)
+        members = self.groups.get(group)
+        if members is None:
+            members = self.groups[group] = {}
+            self.metrics.groups.inc()
+        if channel not in members:
+            self.metrics.group_members.inc()
+        members[channel] = time.monotonic()
+        self._memberships.setdefault(channel, set()).add(group)
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        self.require_valid_group_name(group)
+        self.require_valid_channel_name(channel)
+        self._remove_member(group, channel)
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        self.require_valid_group_name(group)
+        self.require_valid_message(message)
+        members = self.groups.get(group, {})
+        now_mono = time.monotonic()
+        lapsed = [
+            channel
+            for channel, joined in members.items()
+            if now_mono - joined > self.group_expiry and not self._is_live(channel, now_mono)
+        ]
+        for channel in lapsed:
+            self._remove_member(group, channel)
+        payload = copy.deepcopy(message)  # copied once; each member gets its own top-level dict
+        now = time.time()
+        delivered = full = 0
+        for channel in list(members):
+            buffer = self._buffer(channel)
+            if not self._has_room(channel, buffer, now):
+                full += 1
+                continue
+            buffer.put(Delivery(dict(payload), "group_send", now, now + self.expiry))
+            delivered += 1
+        if full:
+            self.metrics.channel_full("group_send", full)
+        self.metrics.sent("group_send", delivered)
+        self.metrics.fanout.observe(delivered)
+
+    async def flush(self) -> None:
+        for buffer in self.channels.values():
+            buffer.clear()
+        self.channels.clear()
+        self._owned.clear()
+        self.metrics.groups.dec(len(self.groups))
+        self.metrics.group_members.dec(sum(len(members) for members in self.groups.values()))
+        self.groups.clear()
+        self._memberships.clear()

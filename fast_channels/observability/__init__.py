@@ -1,0 +1,1 @@
+"""Metrics, tracing and logs for consumers and layers. Imports nothing else of ours."""
