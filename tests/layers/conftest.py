@@ -1,0 +1,74 @@
+"""The layer contract suite's fixture: every test in tests/layers/contract runs on every layer.
+
+A layer implementation joins the suite by adding a `LayerKind` to `LAYER_KINDS` below.
+`capabilities` names the parts of the contract a layer promises; a test that needs one it does
+not promise is skipped with the reason, never silently passed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from fast_channels.layers import BaseChannelLayer, InMemoryChannelLayer
+
+LayerFactory = Callable[[pytest.FixtureRequest, dict[str, Any]], Awaitable[BaseChannelLayer]]
+
+# Capabilities:
+#   send_to_unreceived: a message sent to a channel nobody receives on yet is kept for later
+#   channel_full: send() to a channel at capacity raises ChannelFull
+CAPABILITIES = {"send_to_unreceived", "channel_full"}
+
+
+@dataclass
+class LayerKind:
+    name: str
+    factory: LayerFactory
+    capabilities: set[str] = field(default_factory=set)
+
+
+async def _in_memory(request: pytest.FixtureRequest, options: dict[str, Any]) -> BaseChannelLayer:
+    return InMemoryChannelLayer(**options)
+
+
+LAYER_KINDS: list[LayerKind] = [
+    LayerKind("inmemory", _in_memory, {"send_to_unreceived", "channel_full"}),
+]
+
+
+@dataclass
+class LayerMaker:
+    kind: LayerKind
+    request: pytest.FixtureRequest
+    made: list[BaseChannelLayer] = field(default_factory=list)
+
+    async def __call__(self, **options: Any) -> BaseChannelLayer:
+        layer = await self.kind.factory(self.request, options)
+        self.made.append(layer)
+        return layer
+
+    def require(self, capability: str) -> None:
+        if capability not in CAPABILITIES:
+            raise ValueError(f"unknown capability {capability!r}")
+        if capability not in self.kind.capabilities:
+            pytest.skip(f"{self.kind.name} does not promise {capability}")
+
+
+@pytest.fixture(params=LAYER_KINDS, ids=lambda kind: kind.name)
+async def make_layer(request: pytest.FixtureRequest) -> AsyncIterator[LayerMaker]:
+    maker = LayerMaker(request.param, request)
+    yield maker
+    for layer in maker.made:
+        await layer.flush()
+        await layer.close()
+
+
+@pytest.fixture
+def unique() -> Callable[[str], str]:
+    """Names unique to one test, so layers sharing a Redis never see each other's data."""
+    token = uuid.uuid4().hex[:8]
+    return lambda name: f"{name}-{token}"
