@@ -55,7 +55,7 @@ class ApplicationCommunicator:
             _raise_if_failed(task)
         await self._input.put(message)
 
-    async def receive_output(self, timeout: float = 1) -> Message:  # noqa: ASYNC109
+    async def receive_output(self, timeout: float = 1) -> Message:
         """Next message sent by the application; messages sent before a crash come first."""
         task = self._start()
         if self._output.empty() and task.done():
@@ -73,7 +73,7 @@ class ApplicationCommunicator:
             raise TimeoutError("Expected a message, but the application finished without one")
         raise TimeoutError(f"Expected a message within {timeout} seconds, but none came")
 
-    async def receive_nothing(self, timeout: float = 0.1, interval: float = 0.01) -> bool:  # noqa: ASYNC109
+    async def receive_nothing(self, timeout: float = 0.1, interval: float = 0.01) -> bool:
         """True if the application sends nothing within `timeout` seconds."""
         task = self._start()
         loop = asyncio.get_running_loop()
@@ -86,7 +86,7 @@ class ApplicationCommunicator:
             _raise_if_failed(task)  # "nothing" because it crashed is not the nothing a test means
         return self._output.empty()
 
-    async def wait(self, timeout: float = 1) -> bool:  # noqa: ASYNC109
+    async def wait(self, timeout: float = 1) -> bool:
         """Wait for the application to return; cancel it after `timeout` seconds.
 
         Returns True if it returned on its own, False if it had to be cancelled.

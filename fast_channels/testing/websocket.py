@@ -47,7 +47,7 @@ class WebsocketCommunicator(ApplicationCommunicator):
         self.response_status: int | None = None
         self.response_body = b""
 
-    async def connect(self, timeout: float = 1) -> tuple[bool, int | str | None]:  # noqa: ASYNC109
+    async def connect(self, timeout: float = 1) -> tuple[bool, int | str | None]:
         """Handshake: (True, subprotocol) if accepted, (False, close code or HTTP status) if not."""
         await self.send_input({"type": "websocket.connect"})
         message = await self.receive_output(timeout)
@@ -95,7 +95,7 @@ class WebsocketCommunicator(ApplicationCommunicator):
     async def send_json_to(self, data: Any) -> None:
         await self.send_to(text_data=json.dumps(data))
 
-    async def receive_from(self, timeout: float = 1) -> str | bytes:  # noqa: ASYNC109
+    async def receive_from(self, timeout: float = 1) -> str | bytes:
         """The next frame sent by the application; use `receive_output` to expect a close."""
         message = await self.receive_output(timeout)
         if message["type"] != "websocket.send":
@@ -108,13 +108,13 @@ class WebsocketCommunicator(ApplicationCommunicator):
             raise UnexpectedMessageError('"websocket.send" with "text" or "bytes"', message)
         return bytes(data)
 
-    async def receive_json_from(self, timeout: float = 1) -> Any:  # noqa: ASYNC109
+    async def receive_json_from(self, timeout: float = 1) -> Any:
         data = await self.receive_from(timeout)
         if not isinstance(data, str):
             raise TypeError(f"Expected a text frame holding JSON, but got bytes {data[:50]!r}")
         return json.loads(data)
 
-    async def disconnect(self, code: int = 1000, timeout: float = 1) -> None:  # noqa: ASYNC109
+    async def disconnect(self, code: int = 1000, timeout: float = 1) -> None:
         """The client goes away; wait for the application to finish (cancel it on timeout)."""
         await self.send_input({"type": "websocket.disconnect", "code": code})
         await self.wait(timeout)

@@ -42,7 +42,7 @@ async def test_receive_output_returns_what_the_app_sends() -> None:
 
 async def test_receive_output_times_out_and_keeps_the_app_running() -> None:
     communicator = ApplicationCommunicator(echo_app, {"type": "test"})
-    with pytest.raises(TimeoutError, match="within 0.05 seconds"):
+    with pytest.raises(TimeoutError, match=r"within 0\.05 seconds"):
         await communicator.receive_output(timeout=0.05)
     await communicator.send_input({"type": "ping", "value": 3})
     assert await communicator.receive_output() == {"type": "echo", "value": 3}
