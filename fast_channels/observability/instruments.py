@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from functools import cache
-from typing import Any
 
 from prometheus_client import Counter, Histogram
 
@@ -98,6 +96,12 @@ class ConsumerInstruments:
         m.websocket_connections_closed.labels(self.consumer, close_reason(code)).inc()
 
 
-@cache
-def consumer_instruments(cls: Any) -> ConsumerInstruments:
-    return ConsumerInstruments(cls.__name__)
+_consumers: dict[str, ConsumerInstruments] = {}
+
+
+def consumer_instruments(consumer: str) -> ConsumerInstruments:
+    """The instruments of a consumer class, by name (the `consumer` label)."""
+    instruments = _consumers.get(consumer)
+    if instruments is None:
+        instruments = _consumers[consumer] = ConsumerInstruments(consumer)
+    return instruments

@@ -1,0 +1,212 @@
+"""AsyncConsumer: one instance per connection, messages dispatched to methods by their type."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import functools
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
+
+import structlog
+
+from fast_channels._utils import parse_cookies
+from fast_channels.exceptions import InvalidChannelLayerError, StopConsumer
+from fast_channels.layers import BaseChannelLayer, get_channel_layer
+from fast_channels.layers.buffer import Delivery
+from fast_channels.observability.instruments import ConsumerInstruments, consumer_instruments
+from fast_channels.types import Message, Receive, Scope, Send
+
+logger = structlog.get_logger("fast_channels.consumer")
+
+Handler = Callable[[Any], Awaitable[None]]
+
+
+def get_handler_name(message: Any) -> str:
+    """The method name for a message type: "chat.message" → "chat_message"."""
+    if not isinstance(message, dict) or "type" not in message:
+        raise ValueError("Incoming message has no 'type' attribute")
+    message_type = message["type"]
+    if not isinstance(message_type, str):
+        raise ValueError(f"Message type must be a str, got {message_type!r}")
+    handler_name = message_type.replace(".", "_")
+    if handler_name.startswith("_"):
+        raise ValueError("Malformed type in message (leading underscore)")
+    return handler_name
+
+
+class _Failure:
+    """An exception raised by a message source, passed through the inbox to the main loop."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class AsyncConsumer:
+    """The ASGI application for one connection; see README "Consumers"."""
+
+    channel_layer_alias: ClassVar[str | None] = None
+    # Upper bound, in seconds, on each step of cleanup (leaving groups, disconnect(), release).
+    cleanup_timeout: ClassVar[float] = 5.0
+
+    scope: Scope
+    channel_layer: BaseChannelLayer | None
+    channel_name: str
+    base_send: Send
+
+    def __init__(self, **kwargs: Any) -> None:
+        # Like Django's as_view(): initkwargs override class attributes, and only those.
+        for key, value in kwargs.items():
+            if not hasattr(type(self), key):
+                raise TypeError(
+                    f"{type(self).__name__}() got an unexpected keyword argument {key!r}: "
+                    "as_asgi() only accepts names that are attributes of the class"
+                )
+            setattr(self, key, value)
+
+    @classmethod
+    def as_asgi(cls, **initkwargs: Any) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+        """An ASGI app that makes a new consumer (with `initkwargs`) for every connection."""
+
+        cls(**initkwargs)  # fail at mount time, not at the first connection, on bad kwargs
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            await cls(**initkwargs).handle(scope, receive, send)
+
+        functools.update_wrapper(app, cls, updated=())
+        app.consumer_class = cls  # type: ignore[attr-defined]
+        app.consumer_initkwargs = initkwargs  # type: ignore[attr-defined]
+        return app
+
+    @property
+    def instruments(self) -> ConsumerInstruments:
+        return consumer_instruments(type(self).__name__)
+
+    def _resolve_channel_layer(self) -> BaseChannelLayer | None:
+        alias = self.channel_layer_alias
+        if alias is None:
+            return None
+        layer = get_channel_layer(alias)
+        if layer is None:
+            raise InvalidChannelLayerError(
+                f"{type(self).__name__}.channel_layer_alias is {alias!r}, "
+                "but no channel layer is registered under that alias"
+            )
+        return layer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """An instance is an ASGI app too: each connection runs on its own shallow copy,
+        so one mounted instance serves any number of connections without sharing state."""
+        await copy.copy(self).handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run this instance for one connection."""
+        if "cookies" not in scope:
+            scope["cookies"] = parse_cookies(scope.get("headers"))
+        self.scope = scope
+        self.base_send = send
+        self.channel_layer = self._resolve_channel_layer()
+        if self.channel_layer is not None:
+            self.channel_name = await self.channel_layer.new_channel()
+        try:
+            await self._run(receive)
+        except StopConsumer:
+            pass
+        finally:
+            await self._shield_cleanup()
+
+    async def _run(self, receive: Receive) -> None:
+        # One inbox, fed by one long-lived task per source: no task is created per message, and
+        # the main loop handles one message at a time, in arrival order.
+        inbox: asyncio.Queue[Message | Delivery | _Failure] = asyncio.Queue(maxsize=1)
+        pumps = [asyncio.create_task(self._pump(receive, inbox))]
+        layer = self.channel_layer
+        if layer is not None:
+            channel_receive = functools.partial(layer.receive_delivery, self.channel_name)
+            pumps.append(asyncio.create_task(self._pump(channel_receive, inbox)))
+        try:
+            while True:
+                item = await inbox.get()
+                if isinstance(item, _Failure):
+                    raise item.error
+                if isinstance(item, Delivery):
+                    if layer is not None:
+                        layer.metrics.received(item.op, item.sent_at)
+                    await self.dispatch(item.message)
+                else:
+                    await self.dispatch(item)
+        finally:
+            for pump in pumps:
+                pump.cancel()
+            await asyncio.gather(*pumps, return_exceptions=True)
+
+    @staticmethod
+    async def _pump(source: Callable[[], Awaitable[Any]], inbox: asyncio.Queue[Any]) -> None:
+        try:
+            while True:
+                await inbox.put(await source())
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            await inbox.put(_Failure(error))
+
+    async def dispatch(self, message: Message) -> None:
+        """Call the handler named by the message's type."""
+        name = get_handler_name(message)
+        handler: Handler | None = getattr(self, name, None)
+        if handler is None:
+            await self.handle_unknown_type(message)
+            return
+        duration, errors = self.instruments.handler(name)
+        started = time.perf_counter()
+        try:
+            await handler(message)
+        except StopConsumer:
+            raise
+        except Exception:
+            errors.inc()
+            raise
+        finally:
+            duration.observe(time.perf_counter() - started)
+
+    async def handle_unknown_type(self, message: Message) -> None:
+        """Called for a message whose type has no handler. Override to log or ignore it
+        without losing the connection; by default it raises ValueError naming the type."""
+        raise ValueError(f"No handler for message type {message['type']!r}")
+
+    async def send(self, message: Message) -> None:
+        """Send an ASGI message to the server."""
+        await self.base_send(message)
+
+    # -- cleanup ---------------------------------------------------------------------------
+
+    async def _shield_cleanup(self) -> None:
+        # Cleanup must finish even when the connection's task is being cancelled.
+        task = asyncio.ensure_future(self.cleanup())
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            await task
+            raise
+
+    async def cleanup(self) -> None:
+        """Runs once when the consumer ends, however it ends; each step is time-bounded."""
+        if self.channel_layer is not None:
+            layer = self.channel_layer
+            await self._bounded("release_channel", layer.release_channel(self.channel_name))
+
+    async def _bounded(self, step: str, awaitable: Awaitable[Any]) -> None:
+        try:
+            async with asyncio.timeout(self.cleanup_timeout):
+                await awaitable
+        except Exception as error:
+            # Never mask the error that ended the consumer; say what failed instead.
+            logger.warning(
+                "consumer cleanup step failed",
+                consumer=type(self).__name__,
+                step=step,
+                error=repr(error),
+            )

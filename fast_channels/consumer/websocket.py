@@ -1,0 +1,207 @@
+"""WebSocket consumers: frames in, frames out, groups joined for the connection's lifetime."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, ClassVar
+
+import structlog
+
+from fast_channels.consumer.base import AsyncConsumer
+from fast_channels.exceptions import (
+    AcceptConnection,
+    DenyConnection,
+    InvalidChannelLayerError,
+    StopConsumer,
+)
+from fast_channels.types import Headers, Message
+
+logger = structlog.get_logger("fast_channels.websocket")
+
+CLOSE_NORMAL = 1000
+CLOSE_UNSUPPORTED_DATA = 1003
+CLOSE_ABNORMAL = 1006
+CLOSE_INVALID_PAYLOAD = 1007
+CLOSE_MESSAGE_TOO_BIG = 1009
+CLOSE_INTERNAL_ERROR = 1011
+
+
+class AsyncWebsocketConsumer(AsyncConsumer):
+    """Override connect(), receive() and disconnect(); send() and close() talk to the client."""
+
+    groups: list[str] = []
+    # Frames larger than this many bytes close the socket with 1009; None disables the check.
+    max_frame_size: ClassVar[int | None] = 1024 * 1024
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.groups = list(self.groups)  # per instance: connect() may append
+        self._accepted = False
+        self._closed = False
+        self._close_code: int | None = None
+        self._disconnect_done = False
+        self._connected_at = 0.0
+
+    # -- ASGI events -----------------------------------------------------------------------
+
+    async def websocket_connect(self, message: Message) -> None:
+        await self._join_groups()
+        try:
+            await self.connect()
+        except AcceptConnection:
+            await self.accept()
+        except DenyConnection:
+            await self.close()
+
+    async def websocket_receive(self, message: Message) -> None:
+        if self._closed:
+            return  # frames that raced our close: the connection is going away
+        text, data = message.get("text"), message.get("bytes")
+        size = len(text.encode()) if text is not None else len(data or b"")
+        instruments = self.instruments
+        instruments.messages_in.inc()
+        instruments.bytes_in.observe(size)
+        if self.max_frame_size is not None and size > self.max_frame_size:
+            logger.info("frame too large", consumer=type(self).__name__, size=size)
+            await self.close(CLOSE_MESSAGE_TOO_BIG, "frame too large")
+            return
+        if text is not None:
+            await self.receive(text_data=text)
+        else:
+            await self.receive(bytes_data=data)
+
+    async def websocket_disconnect(self, message: Message) -> None:
+        self._close_code = message.get("code", CLOSE_NORMAL)
+        await self._leave_groups()
+        await self._run_disconnect(self._close_code or CLOSE_NORMAL)
+        raise StopConsumer()
+
+    # -- what applications override --------------------------------------------------------
+
+    async def connect(self) -> None:
+        await self.accept()
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        pass
+
+    async def disconnect(self, code: int) -> None:
+        pass
+
+    # -- talking to the client -------------------------------------------------------------
+
+    async def accept(self, subprotocol: str | None = None, headers: Headers | None = None) -> None:
+        await super().send(
+            {"type": "websocket.accept", "subprotocol": subprotocol, "headers": list(headers or [])}
+        )
+        self._accepted = True
+        self._connected_at = time.monotonic()
+        self.instruments.opened.inc()
+        self.instruments.connections.inc()
+
+    async def send(  # type: ignore[override]
+        self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
+    ) -> None:
+        if text_data is not None:
+            await super().send({"type": "websocket.send", "text": text_data})
+            size = len(text_data.encode())
+        elif bytes_data is not None:
+            await super().send({"type": "websocket.send", "bytes": bytes_data})
+            size = len(bytes_data)
+        else:
+            raise ValueError("You must pass one of bytes_data or text_data")
+        self.instruments.messages_out.inc()
+        self.instruments.bytes_out.observe(size)
+        if close:
+            await self.close(close)
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        """Close the socket; before accept() this denies the handshake with HTTP 403."""
+        if self._closed:
+            return
+        # `True` (from send(..., close=True)) is a legacy way of saying "default code".
+        close_code = code if isinstance(code, int) and not isinstance(code, bool) else CLOSE_NORMAL
+        self._closed = True
+        self._close_code = close_code if self._accepted else 403
+        message: Message = {"type": "websocket.close", "code": close_code}
+        if reason:
+            message["reason"] = reason
+        await super().send(message)
+
+    # -- groups and cleanup ----------------------------------------------------------------
+
+    async def _join_groups(self) -> None:
+        if not self.groups:
+            return
+        if self.channel_layer is None:
+            raise InvalidChannelLayerError(
+                f"{type(self).__name__} has groups {self.groups!r} but no channel_layer_alias"
+            )
+        for group in self.groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+
+    async def _leave_groups(self) -> None:
+        layer = self.channel_layer
+        if layer is None:
+            return
+        for group in self.groups:
+            await self._bounded(
+                f"group_discard {group}", layer.group_discard(group, self.channel_name)
+            )
+
+    async def _run_disconnect(self, code: int) -> None:
+        if self._disconnect_done:
+            return
+        self._disconnect_done = True
+        await self._bounded("disconnect", self.disconnect(code))
+
+    async def cleanup(self) -> None:
+        # However the consumer ended (handler error, client gone, Redis down), the groups are
+        # left, disconnect() runs once and the layer channel is released.
+        if not self._disconnect_done:
+            await self._leave_groups()
+            if self._close_code is None:
+                self._close_code = CLOSE_ABNORMAL if self._accepted else CLOSE_INTERNAL_ERROR
+            await self._run_disconnect(self._close_code)
+        await super().cleanup()
+        instruments = self.instruments
+        if self._accepted:
+            instruments.connections.dec()
+        instruments.closed(self._close_code)
+        logger.info(
+            "websocket closed",
+            consumer=type(self).__name__,
+            code=self._close_code,
+            duration=round(time.monotonic() - self._connected_at, 3) if self._accepted else 0,
+        )
+
+
+class AsyncJsonWebsocketConsumer(AsyncWebsocketConsumer):
+    """Text frames are JSON: override receive_json(); send_json() sends."""
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            logger.info("binary frame on a JSON socket", consumer=type(self).__name__)
+            await self.close(CLOSE_UNSUPPORTED_DATA, "expected a JSON text frame")
+            return
+        try:
+            content = await self.decode_json(text_data)
+        except ValueError:
+            logger.info("malformed JSON frame", consumer=type(self).__name__)
+            await self.close(CLOSE_INVALID_PAYLOAD, "malformed JSON")
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        pass
+
+    async def send_json(self, content: Any, close: bool = False) -> None:
+        await self.send(text_data=await self.encode_json(content), close=close)
+
+    @classmethod
+    async def decode_json(cls, text_data: str) -> Any:
+        return json.loads(text_data)
+
+    @classmethod
+    async def encode_json(cls, content: Any) -> str:
+        return json.dumps(content)
