@@ -72,9 +72,11 @@ class AsyncWebsocketConsumer(AsyncConsumer):
             await self.receive(bytes_data=data)
 
     async def websocket_disconnect(self, message: Message) -> None:
-        self._close_code = message.get("code", CLOSE_NORMAL)
+        code = message.get("code") or CLOSE_NORMAL
+        if self._close_code is None:  # the client closed first; otherwise keep our reason
+            self._close_code = code
         await self._leave_groups()
-        await self._run_disconnect(self._close_code or CLOSE_NORMAL)
+        await self._run_disconnect(code)
         raise StopConsumer()
 
     # -- what applications override --------------------------------------------------------
