@@ -45,6 +45,19 @@ class _Failure:
         self.error = error
 
 
+class ConsumerApp:
+    """What `as_asgi()` returns. An object, not a function: Starlette routes treat a plain
+    function as a `WebSocket` endpoint, but call an object as a raw ASGI app."""
+
+    def __init__(self, consumer_class: type[AsyncConsumer], initkwargs: dict[str, Any]) -> None:
+        self.consumer_class = consumer_class
+        self.consumer_initkwargs = initkwargs
+        functools.update_wrapper(self, consumer_class, updated=())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.consumer_class(**self.consumer_initkwargs).handle(scope, receive, send)
+
+
 class AsyncConsumer:
     """The ASGI application for one connection; see README "Consumers"."""
 
@@ -68,18 +81,10 @@ class AsyncConsumer:
             setattr(self, key, value)
 
     @classmethod
-    def as_asgi(cls, **initkwargs: Any) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    def as_asgi(cls, **initkwargs: Any) -> ConsumerApp:
         """An ASGI app that makes a new consumer (with `initkwargs`) for every connection."""
-
         cls(**initkwargs)  # fail at mount time, not at the first connection, on bad kwargs
-
-        async def app(scope: Scope, receive: Receive, send: Send) -> None:
-            await cls(**initkwargs).handle(scope, receive, send)
-
-        functools.update_wrapper(app, cls, updated=())
-        app.consumer_class = cls  # type: ignore[attr-defined]
-        app.consumer_initkwargs = initkwargs  # type: ignore[attr-defined]
-        return app
+        return ConsumerApp(cls, initkwargs)
 
     @property
     def instruments(self) -> ConsumerInstruments:
