@@ -22,7 +22,7 @@ ensure_venv() {
     # Reinstall when pyproject.toml changed since the last install.
     if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
         .venv/bin/python -m pip install -q --upgrade pip &&
-            .venv/bin/python -m pip install -q -e ".[dev]" &&
+            .venv/bin/python -m pip install -q -e ".[dev,ops]" &&
             touch "$stamp"
     fi
 }
