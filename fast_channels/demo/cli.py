@@ -1,0 +1,108 @@
+"""`fast-channels demo` and `fast-channels worker` (also `python -m fast_channels`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+from collections.abc import Sequence
+
+from fast_channels.demo.layer import LayerUnavailableError, make_layer
+from fast_channels.demo.worker import DEFAULT_STEP_DELAY, JOBS_CHANNEL, serve
+
+DEMO_HELP = f"""\
+Serve the demo chat app (http://HOST:PORT/) with uvicorn.
+
+Without --redis-url the channel layer is in-memory: nothing outside this process can share it,
+so the job worker runs as a background task inside the server (--no-worker turns it off).
+With --redis-url the layer is Redis and the worker is a separate process listening on the
+{JOBS_CHANNEL!r} channel: this command starts one for you (--no-worker: run
+`fast-channels worker --redis-url URL` yourself, as many as you like)."""
+
+WORKER_HELP = f"""\
+Run the job worker as its own process: it takes job requests from the {JOBS_CHANNEL!r} layer
+channel and streams {{"type": "job.progress", "percent": n}} to the requesting socket.
+It needs the Redis layer: an in-memory layer cannot be shared between processes."""
+
+_COMMANDS = ("demo", "worker")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fast-channels",
+        description="The fast_channels demo. Without a command, `demo` runs.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="{demo,worker}")
+    fmt = argparse.RawDescriptionHelpFormatter
+    demo = commands.add_parser("demo", help="serve the chat demo", description=DEMO_HELP,
+                               formatter_class=fmt)  # fmt: skip
+    demo.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    demo.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    demo.add_argument("--redis-url", help="use the Redis layer, e.g. redis://127.0.0.1:6379/0")
+    demo.add_argument("--no-worker", action="store_true", help="do not run a job worker")
+    demo.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
+    worker = commands.add_parser("worker", help="run the job worker process",
+                                 description=WORKER_HELP, formatter_class=fmt)  # fmt: skip
+    worker.add_argument("--redis-url", required=True, help="the Redis the demo servers use")
+    for sub in (demo, worker):
+        sub.add_argument("--step-delay", type=float, default=DEFAULT_STEP_DELAY,
+                         help=f"seconds per job step (default {DEFAULT_STEP_DELAY})")  # fmt: skip
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    # `demo` is the default command, also when only its options are given (`--port 9000`).
+    if not args_list or (args_list[0] not in _COMMANDS and args_list[0] not in ("-h", "--help")):
+        args_list.insert(0, "demo")
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    try:
+        if args.command == "worker":
+            return run_worker_process(args.redis_url, args.step_delay)
+        return run_demo(args)
+    except LayerUnavailableError as error:
+        parser.exit(2, f"fast-channels: error: {error}\n")
+
+
+def run_worker_process(redis_url: str, step_delay: float) -> int:
+    asyncio.run(serve(make_layer(redis_url), step_delay))
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from fast_channels.demo.app import WorkerMode, create_app
+    except ImportError as error:
+        raise SystemExit(
+            f"fast-channels demo needs FastAPI ({error}): pip install 'fast_channels[demo]'"
+        ) from error
+    spawn = args.redis_url is not None and not args.no_worker
+    mode: WorkerMode = (
+        "none" if args.no_worker else ("external" if args.redis_url else "in-process")
+    )
+    app = create_app(redis_url=args.redis_url, worker=mode, step_delay=args.step_delay)
+    worker = _spawn_worker(args.redis_url, args.step_delay) if spawn else None
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    finally:
+        if worker is not None:
+            _stop(worker)
+    return 0
+
+
+def _spawn_worker(redis_url: str, step_delay: float) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "fast_channels", "worker", "--redis-url", redis_url]
+    return subprocess.Popen([*command, "--step-delay", str(step_delay)])
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()  # the worker handles SIGTERM: cancels its jobs, closes the layer
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

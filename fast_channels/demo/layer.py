@@ -1,0 +1,32 @@
+"""The demo's channel layer: in-memory by default, Redis when a URL is given."""
+
+from __future__ import annotations
+
+import importlib
+
+from fast_channels.layers import BaseChannelLayer, InMemoryChannelLayer
+
+# Every demo process (servers and workers) must agree on the prefix to share channels.
+REDIS_PREFIX = "fast-channels-demo"
+
+
+class LayerUnavailableError(RuntimeError):
+    """The layer asked for on the command line cannot be built in this installation."""
+
+
+def make_layer(redis_url: str | None = None) -> BaseChannelLayer:
+    if redis_url is None:
+        return InMemoryChannelLayer()
+    # Imported lazily: the in-memory demo must run even where the Redis layer is absent.
+    try:
+        module = importlib.import_module("fast_channels.layers.redis")
+        layer_class = module.RedisChannelLayer
+    except (ImportError, AttributeError) as error:
+        raise LayerUnavailableError(
+            "--redis-url needs fast_channels.layers.redis.RedisChannelLayer, which cannot be "
+            f"imported here ({error}); run the demo without --redis-url to use the in-memory layer"
+        ) from error
+    layer = layer_class(hosts=[redis_url], prefix=REDIS_PREFIX)
+    if not isinstance(layer, BaseChannelLayer):
+        raise LayerUnavailableError(f"RedisChannelLayer is not a BaseChannelLayer: {layer!r}")
+    return layer

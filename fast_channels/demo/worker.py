@@ -1,0 +1,126 @@
+"""The job worker: takes job requests from a named layer channel, streams progress back.
+
+It runs as its own process (`fast-channels worker --redis-url URL`) when the layer is Redis,
+or as a task inside the demo server when the layer is in-memory (which cannot cross processes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import uuid
+from typing import Any
+
+import structlog
+
+from fast_channels.exceptions import ChannelFull
+from fast_channels.layers import BaseChannelLayer
+
+logger = structlog.get_logger("fast_channels.demo.worker")
+
+JOBS_CHANNEL = "demo-jobs"
+MAX_STEPS = 100
+DEFAULT_STEP_DELAY = 0.1
+# Requests beyond this many running jobs wait in the layer channel (whose capacity then
+# pushes back on submitters with ChannelFull) instead of piling up in this process.
+MAX_CONCURRENT_JOBS = 100
+
+
+def job_request(reply_channel: str, steps: int) -> dict[str, Any]:
+    """The message a server sends to JOBS_CHANNEL to start a job for one socket."""
+    if not 1 <= steps <= MAX_STEPS:
+        raise ValueError(f"steps must be between 1 and {MAX_STEPS}, got {steps!r}")
+    return {
+        "type": "job.request",
+        "job": uuid.uuid4().hex[:12],
+        "reply_channel": reply_channel,
+        "steps": steps,
+    }
+
+
+def _parse_request(message: dict[str, Any]) -> tuple[str, str, int] | None:
+    job, reply, steps = message.get("job"), message.get("reply_channel"), message.get("steps")
+    if not (isinstance(job, str) and isinstance(reply, str) and isinstance(steps, int)):
+        return None
+    if not 1 <= steps <= MAX_STEPS:
+        return None
+    return job, reply, steps
+
+
+async def run_job(
+    layer: BaseChannelLayer, job: str, reply_channel: str, steps: int, step_delay: float
+) -> None:
+    """Pretend to work; after each step tell the requesting socket how far along we are."""
+    for step in range(steps + 1):
+        if step:
+            await asyncio.sleep(step_delay)
+        progress = {"type": "job.progress", "job": job, "percent": step * 100 // steps}
+        try:
+            await layer.send(reply_channel, progress)
+        except (ChannelFull, TypeError) as error:
+            # A full channel means the socket is gone or not reading: stop working for it.
+            logger.info("job abandoned", job=job, reason=repr(error))
+            return
+    logger.info("job done", job=job, steps=steps)
+
+
+async def run_worker(
+    layer: BaseChannelLayer,
+    *,
+    channel: str = JOBS_CHANNEL,
+    step_delay: float = DEFAULT_STEP_DELAY,
+) -> None:
+    """Serve job requests until cancelled; running jobs are cancelled with it."""
+    slots = asyncio.Semaphore(MAX_CONCURRENT_JOBS)
+    jobs: set[asyncio.Task[None]] = set()
+
+    def finished(task: asyncio.Task[None]) -> None:
+        jobs.discard(task)
+        slots.release()
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("job failed", error=repr(task.exception()))
+
+    logger.info("worker ready", channel=channel, layer=type(layer).__name__)
+    try:
+        while True:
+            await slots.acquire()
+            message = await _next_request(layer, channel)
+            parsed = _parse_request(message)
+            if parsed is None:
+                slots.release()
+                logger.warning("malformed job request dropped", message=repr(message)[:200])
+                continue
+            task = asyncio.create_task(run_job(layer, *parsed, step_delay))
+            jobs.add(task)
+            task.add_done_callback(finished)
+    finally:
+        for task in list(jobs):
+            task.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+
+
+async def _next_request(layer: BaseChannelLayer, channel: str) -> dict[str, Any]:
+    # The layer reconnects by itself; this only keeps an unexpected error from busy-looping.
+    delay = 0.1
+    while True:
+        try:
+            return await layer.receive(channel)
+        except Exception as error:
+            logger.warning("receiving job requests failed", error=repr(error), retry_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+async def serve(layer: BaseChannelLayer, step_delay: float = DEFAULT_STEP_DELAY) -> None:
+    """Run the worker as a process's main task: SIGINT/SIGTERM stop it and close the layer."""
+    loop = asyncio.get_running_loop()
+    worker = asyncio.create_task(run_worker(layer, step_delay=step_delay))
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, worker.cancel)
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+    finally:
+        await layer.close()
+        logger.info("worker stopped")
