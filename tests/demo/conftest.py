@@ -1,0 +1,76 @@
+"""The demo as users run it: `python -m fast_channels demo` under a real uvicorn, on loopback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.redis_server import free_port
+
+START_TIMEOUT = 20.0
+
+
+class DemoProcess:
+    """One `python -m fast_channels <args>` subprocess, its output kept in a file for failures."""
+
+    def __init__(self, *args: str) -> None:
+        self.args = args
+        self.log = Path(tempfile.mkstemp(prefix="fc-demo-", suffix=".log")[1])
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "fast_channels", *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.log.unlink(missing_ok=True)
+
+
+class DemoServer(DemoProcess):
+    def __init__(self, *extra: str) -> None:
+        self.port = free_port()
+        super().__init__("demo", "--port", str(self.port), "--log-level", "warning", *extra)
+        self.http = f"http://127.0.0.1:{self.port}"
+        self.ws = f"ws://127.0.0.1:{self.port}"
+        self._wait_until_ready()
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"demo exited with {self.process.returncode}:\n{self.output()}")
+            try:
+                if httpx.get(f"{self.http}/api/info", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"demo did not answer within {START_TIMEOUT}s:\n{self.output()}")
+
+
+@pytest.fixture(scope="module")
+def demo_server() -> Iterator[DemoServer]:
+    """The in-memory demo with its in-process worker; fast job steps keep the tests short."""
+    server = DemoServer("--step-delay", "0.01")
+    try:
+        yield server
+    finally:
+        server.stop()
