@@ -80,10 +80,12 @@ def run_demo(args: argparse.Namespace) -> int:
         raise SystemExit(
             f"fast-channels demo needs FastAPI ({error}): pip install 'fast_channels[demo]'"
         ) from error
-    spawn = args.redis_url is not None and not args.no_worker
-    mode: WorkerMode = (
-        "none" if args.no_worker else ("external" if args.redis_url else "in-process")
-    )
+    mode: WorkerMode
+    if args.redis_url is not None:
+        # With Redis, --no-worker only means "not spawned here": workers may run elsewhere.
+        mode, spawn = "external", not args.no_worker
+    else:
+        mode, spawn = ("none" if args.no_worker else "in-process"), False
     app = create_app(redis_url=args.redis_url, worker=mode, step_delay=args.step_delay)
     worker = _spawn_worker(args.redis_url, args.step_delay) if spawn else None
     try:

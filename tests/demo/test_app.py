@@ -2,52 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from tests.demo.client import TIMEOUT, assert_nothing, chat, progress_of, receive, receive_type
 from tests.demo.conftest import DemoServer
-
-TIMEOUT = 5.0
-
-
-@asynccontextmanager
-async def chat(server: DemoServer, room: str, name: str) -> AsyncIterator[ClientConnection]:
-    async with connect(f"{server.ws}/ws/chat/{room}?name={name}", open_timeout=TIMEOUT) as ws:
-        welcome = await receive(ws)
-        assert welcome["type"] == "welcome"
-        assert (welcome["room"], welcome["name"]) == (room, name)
-        yield ws
-
-
-async def receive(ws: ClientConnection) -> dict[str, Any]:
-    async with asyncio.timeout(TIMEOUT):
-        message: dict[str, Any] = json.loads(await ws.recv())
-    return message
-
-
-async def receive_type(ws: ClientConnection, kind: str) -> dict[str, Any]:
-    """The next message of a type, skipping others (e.g. job.queued before progress)."""
-    async with asyncio.timeout(TIMEOUT):
-        while (message := await receive(ws))["type"] != kind:
-            pass
-    return message
-
-
-async def assert_nothing(ws: ClientConnection, wait: float = 0.3) -> None:
-    try:
-        async with asyncio.timeout(wait):
-            unexpected = await ws.recv()
-    except TimeoutError:
-        return
-    pytest.fail(f"expected no message, got {unexpected!r}")
 
 
 async def test_members_of_a_room_see_each_others_messages(demo_server: DemoServer) -> None:
@@ -101,15 +65,6 @@ async def test_http_api_rejects_bad_input(
     async with httpx.AsyncClient(base_url=demo_server.http, timeout=TIMEOUT) as client:
         response = await client.post(path, json=body)
     assert response.status_code == status, response.text
-
-
-async def progress_of(ws: ClientConnection, job: str) -> list[int]:
-    percents: list[int] = []
-    while not percents or percents[-1] < 100:
-        message = await receive_type(ws, "job.progress")
-        assert message["job"] == job
-        percents.append(message["percent"])
-    return percents
 
 
 async def test_job_started_on_the_socket_streams_progress_to_it(demo_server: DemoServer) -> None:

@@ -1,0 +1,64 @@
+"""The `fast-channels` command line: help, defaults and errors (no server is started)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from fast_channels.demo import cli
+
+
+def test_demo_help_says_where_the_worker_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["demo", "--help"])
+    assert exited.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "background task inside the server" in text
+    assert "fast-channels worker --redis-url URL" in text
+    for option in ("--host", "--port", "--redis-url", "--no-worker"):
+        assert option in text
+
+
+def test_worker_requires_a_redis_url(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["worker"])
+    assert exited.value.code == 2
+    assert "--redis-url" in capsys.readouterr().err
+
+
+def test_demo_is_the_default_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[str, int, str | None, bool]] = []
+
+    def fake_run_demo(args: object) -> int:
+        seen.append((args.host, args.port, args.redis_url, args.no_worker))  # type: ignore[attr-defined]
+        return 0
+
+    monkeypatch.setattr(cli, "run_demo", fake_run_demo)
+    assert cli.main([]) == 0
+    assert cli.main(["--port", "9001", "--no-worker"]) == 0
+    assert seen == [("127.0.0.1", 8000, None, False), ("127.0.0.1", 9001, None, True)]
+
+
+def test_unavailable_redis_layer_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # None in sys.modules makes the import fail as it would where the layer is absent.
+    monkeypatch.setitem(sys.modules, "fast_channels.layers.redis", None)
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["demo", "--redis-url", "redis://127.0.0.1:1/0"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "RedisChannelLayer" in err
+    assert "without --redis-url" in err
+
+
+def test_python_dash_m_is_the_same_command() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "fast_channels", "--help"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "usage: fast-channels" in result.stdout
+    assert "{demo,worker}" in result.stdout
