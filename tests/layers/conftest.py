@@ -35,8 +35,28 @@ async def _in_memory(request: pytest.FixtureRequest, options: dict[str, Any]) ->
     return InMemoryChannelLayer(**options)
 
 
+async def _redis(request: pytest.FixtureRequest, options: dict[str, Any]) -> BaseChannelLayer:
+    from fast_channels.layers.redis import RedisChannelLayer
+
+    server = request.getfixturevalue("redis_server")
+    options.setdefault("prefix", f"test-{uuid.uuid4().hex[:10]}")
+    return RedisChannelLayer(hosts=[server.url], **options)
+
+
+async def _redis_pubsub(
+    request: pytest.FixtureRequest, options: dict[str, Any]
+) -> BaseChannelLayer:
+    from fast_channels.layers.redis import RedisPubSubChannelLayer
+
+    server = request.getfixturevalue("redis_server")
+    options.setdefault("prefix", f"test-{uuid.uuid4().hex[:10]}")
+    return RedisPubSubChannelLayer(hosts=[server.url], **options)
+
+
 LAYER_KINDS: list[LayerKind] = [
     LayerKind("inmemory", _in_memory, {"send_to_unreceived", "channel_full"}),
+    LayerKind("redis", _redis, {"send_to_unreceived", "channel_full"}),
+    # redis_pubsub joins with the pub/sub layer
 ]
 
 

@@ -1,0 +1,3 @@
+from fast_channels.layers.redis.core import RedisChannelLayer
+
+__all__ = ["RedisChannelLayer"]

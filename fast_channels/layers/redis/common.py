@@ -1,0 +1,286 @@
+"""What both Redis layers share: options, connections, codec, local buffers and fan-out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import secrets
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import structlog
+from redis.exceptions import RedisError
+
+from fast_channels.layers.base import BaseChannelLayer, CapacityPattern
+from fast_channels.layers.buffer import ChannelBuffer, Delivery
+from fast_channels.layers.redis.connection import Shards
+from fast_channels.layers.redis.envelope import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    Codec,
+    Decoded,
+    UndecodableMessage,
+    split_frame,
+)
+from fast_channels.layers.redis.serializers import EncryptionKey, registry
+from fast_channels.layers.redis.utils import HostSpec, decode_hosts
+
+logger = structlog.get_logger("fast_channels.layers.redis")
+
+
+class LocalChannel:
+    """A channel this layer instance receives on: its buffer, capacity and local groups."""
+
+    __slots__ = ("buffer", "capacity", "groups", "owned")
+
+    def __init__(self, buffer: ChannelBuffer, capacity: int, owned: bool) -> None:
+        self.buffer = buffer
+        self.capacity = capacity
+        self.groups: set[str] = set()
+        self.owned = owned  # made by new_channel(): kept until release_channel()
+
+
+class RateLimitedLog:
+    """At most one log line per interval; the lines in between are counted, not lost."""
+
+    def __init__(self, interval: float = 10.0) -> None:
+        self.interval = interval
+        self._next_at = 0.0
+        self._suppressed = 0
+
+    def warning(self, event: str, **fields: Any) -> None:
+        now = time.monotonic()
+        if now < self._next_at:
+            self._suppressed += 1
+            return
+        logger.warning(event, suppressed=self._suppressed, **fields)
+        self._suppressed = 0
+        self._next_at = now + self.interval
+
+
+class RedisLayerBase(BaseChannelLayer):
+    """Options, shards, codec, local channels and groups, shared by the queue and pub/sub layers."""
+
+    def __init__(
+        self,
+        hosts: Iterable[HostSpec] | None = None,
+        prefix: str = "asgi",
+        expiry: float = 60,
+        group_expiry: float = 86400,
+        capacity: int = 100,
+        channel_capacity: dict[CapacityPattern, int] | None = None,
+        symmetric_encryption_keys: Iterable[EncryptionKey] | None = None,
+        random_prefix_length: int = 12,
+        serializer_format: str = "msgpack",
+        *,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        socket_timeout: float = 5.0,
+        socket_connect_timeout: float = 2.0,
+    ) -> None:
+        super().__init__(
+            expiry=expiry,
+            group_expiry=group_expiry,
+            capacity=capacity,
+            channel_capacity=channel_capacity,
+        )
+        if not isinstance(prefix, str) or not re.fullmatch(r"[\w\-.:]+", prefix):
+            raise TypeError(f"prefix must be a non-empty str of [A-Za-z0-9_-.:], got {prefix!r}")
+        if socket_timeout <= 0 or socket_connect_timeout <= 0:
+            raise ValueError("socket_timeout and socket_connect_timeout must be positive")
+        self.prefix = prefix
+        self.hosts = decode_hosts(hosts)
+        self.shards = Shards(
+            self.hosts,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_connect_timeout,
+        )
+        self.socket_timeout = socket_timeout
+        # Blocking reads end server-side well before the socket timeout would cut them.
+        self.block_timeout = max(0.05, min(1.0, socket_timeout / 2))
+        serializer = registry.get_serializer(
+            serializer_format,
+            symmetric_encryption_keys=symmetric_encryption_keys,
+            random_prefix_length=random_prefix_length,
+            expiry=expiry,
+        )
+        self.codec = Codec(
+            serializer, format_name=serializer_format, max_message_size=max_message_size
+        )
+        self.process_id = secrets.token_hex(6)
+        self._local: dict[str, LocalChannel] = {}
+        self._groups: dict[str, set[str]] = {}  # local memberships: group -> channels
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._undecodable_log = RateLimitedLog()
+
+    # -- names -----------------------------------------------------------------------------
+
+    @staticmethod
+    def process_of(channel: str) -> str | None:
+        """The process id of a process-local channel `<prefix>.<process>!<local>`, else None."""
+        bang = channel.find("!")
+        if bang < 0:
+            return None
+        return channel[:bang].rpartition(".")[2]
+
+    def is_ours(self, channel: str) -> bool:
+        return self.process_of(channel) == self.process_id
+
+    def shard_of_channel(self, channel: str) -> int:
+        # All channels of one process live on one shard, beside that process's queue key.
+        process = self.process_of(channel)
+        return self.shards.index(channel if process is None else process)
+
+    async def new_channel(self, prefix: str = "specific") -> str:
+        channel = f"{prefix}.{self.process_id}!{secrets.token_hex(6)}"
+        self.require_valid_channel_name(channel)
+        self._local_channel(channel, owned=True)
+        return channel
+
+    def _local_channel(self, channel: str, owned: bool = False) -> LocalChannel:
+        local = self._local.get(channel)
+        if local is None:
+            buffer = ChannelBuffer(self.metrics.local_depth)
+            local = self._local[channel] = LocalChannel(buffer, self.get_capacity(channel), owned)
+        elif owned:
+            local.owned = True
+        return local
+
+    async def _get(self, local: LocalChannel) -> Delivery:
+        """The next unexpired delivery of a local buffer (cancellation-safe: see ChannelBuffer)."""
+        while True:
+            delivery = await local.buffer.get()
+            if delivery.expires_at >= time.time():
+                return delivery
+            self.metrics.dropped("expired")
+
+    # -- fan-out into local buffers ---------------------------------------------------------
+
+    def _decode_frame(self, frame: bytes, now: float) -> tuple[Decoded, float, bytes] | None:
+        """Decode a frame, or count it as dropped (expired or undecodable) and return None."""
+        try:
+            expires_at, targets, payload = split_frame(frame)
+            if expires_at < now:
+                self.metrics.dropped("expired", targets.count(b" ") + 1)
+                return None
+            return self.codec.decode(payload), expires_at, targets
+        except UndecodableMessage as exc:
+            self.metrics.dropped("undecodable")
+            self._undecodable_log.warning(
+                "fast_channels.layer.undecodable", layer=self.alias, error=str(exc)
+            )
+            return None
+
+    def _fan_out(self, decoded: Decoded, expires_at: float, channels: Iterable[str]) -> int:
+        """Put one decoded message into the buffers of `channels`; returns how many got it."""
+        message, op, sent_at, tp = decoded.message, decoded.op, decoded.sent_at, decoded.traceparent
+        delivered = unknown = full = 0
+        for channel in channels:
+            local = self._local.get(channel)
+            if local is None:
+                unknown += 1
+                continue
+            buffer = local.buffer
+            if len(buffer) >= local.capacity and not self._make_room(local):
+                full += 1
+                continue
+            # Receivers get their own top-level dict; the first takes the freshly decoded one.
+            body = dict(message) if delivered else message
+            buffer.put(Delivery(body, op, sent_at, expires_at, tp))
+            delivered += 1
+        if unknown:
+            self.metrics.dropped("unknown_channel", unknown)
+        if full:
+            self.metrics.dropped("channel_full", full)
+        return delivered
+
+    def _make_room(self, local: LocalChannel) -> bool:
+        expired = local.buffer.drop_expired(time.time())
+        if expired:
+            self.metrics.dropped("expired", expired)
+        return len(local.buffer) < local.capacity
+
+    # -- local memberships -----------------------------------------------------------------
+
+    def _add_member(self, group: str, channel: str) -> bool:
+        members = self._groups.get(group)
+        if members is None:
+            members = self._groups[group] = set()
+            self.metrics.groups.inc()
+        if channel in members:
+            return False
+        members.add(channel)
+        self.metrics.group_members.inc()
+        local = self._local.get(channel)
+        if local is not None:
+            local.groups.add(group)
+        return True
+
+    def _remove_member(self, group: str, channel: str) -> bool:
+        members = self._groups.get(group)
+        if members is None or channel not in members:
+            return False
+        members.discard(channel)
+        self.metrics.group_members.dec()
+        if not members:
+            del self._groups[group]
+            self.metrics.groups.dec()
+        local = self._local.get(channel)
+        if local is not None:
+            local.groups.discard(group)
+        return True
+
+    def _forget_channel(self, channel: str) -> list[str]:
+        """Drop a local channel's buffer and memberships; returns the groups it was in."""
+        local = self._local.pop(channel, None)
+        if local is None:
+            return []
+        left = local.buffer.clear()
+        if left:
+            self.metrics.dropped("released", left)
+        groups = list(local.groups)
+        for group in groups:
+            self._remove_member(group, channel)
+        return groups
+
+    def _forget_everything(self) -> None:
+        for local in self._local.values():
+            local.buffer.clear()
+        self._local.clear()
+        self.metrics.groups.dec(len(self._groups))
+        self.metrics.group_members.dec(sum(len(members) for members in self._groups.values()))
+        self._groups.clear()
+
+    # -- Redis housekeeping ----------------------------------------------------------------
+
+    def _count_error(self, op: str, exc: BaseException) -> None:
+        self.metrics.redis_error(op)
+        logger.warning("fast_channels.layer.redis_error", layer=self.alias, op=op, error=repr(exc))
+
+    async def _delete_prefixed_keys(self) -> None:
+        """Delete every key of this prefix on every shard, by SCAN (never KEYS)."""
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", self.prefix) + ":*"
+        for client in self.shards.clients():
+            batch: list[bytes] = []
+            async for key in client.scan_iter(match=pattern, count=1000):
+                batch.append(key)
+                if len(batch) >= 1000:
+                    await client.unlink(*batch)
+                    batch = []
+            if batch:
+                await client.unlink(*batch)
+
+    def _spawn(self, coro: Any) -> asyncio.Task[None]:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def close(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, RedisError, OSError):
+                await task
+        await self.shards.close()

@@ -1,0 +1,235 @@
+"""RedisChannelLayer: the reliable queue layer (lists + Lua), channels_redis compatible.
+
+Process-local channels (`specific.<process>!<local>`) of one layer instance share one Redis
+list, read by one loop (receiver.py) that pops many frames per round trip and fans them out
+into local buffers. `send` and `group_send` (per shard) are one EVALSHA each (scripts.py).
+
+Capacity: a channel is full when `capacity` frames for it wait in Redis; once the process loop
+has taken them, its local buffer holds at most `capacity` more and drops (and counts) the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from fast_channels.exceptions import ChannelFull
+from fast_channels.layers.buffer import Delivery
+from fast_channels.layers.redis.common import RedisLayerBase
+from fast_channels.layers.redis.envelope import make_frame
+from fast_channels.layers.redis.receiver import ProcessReceiver
+from fast_channels.layers.redis.scripts import Scripts
+
+
+class RedisChannelLayer(RedisLayerBase):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.scripts = Scripts()
+        self._receiver = ProcessReceiver(self)
+        self._ttl = math.ceil(self.expiry) + 1  # a key outlives its newest frame by 1 s at most
+        self._group_ttl = math.ceil(self.group_expiry)
+
+    # -- keys ------------------------------------------------------------------------------
+
+    def process_keys(self, process: str) -> tuple[str, str]:
+        return f"{self.prefix}:q:{process}", f"{self.prefix}:n:{process}"
+
+    def list_key(self, channel: str) -> str:
+        return f"{self.prefix}:ch:{channel}"
+
+    def group_keys(self, group: str) -> list[str]:
+        return [f"{self.prefix}:g:{group}", f"{self.prefix}:gc:{group}"]
+
+    # -- send / receive --------------------------------------------------------------------
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        self.require_valid_channel_name(channel)
+        self.require_valid_message(message)
+        payload, sent_at = self.codec.encode(message, "send", channel)
+        expires_at, capacity = sent_at + self.expiry, self.get_capacity(channel)
+        client = self.shards.client(self.shard_of_channel(channel))
+        process = self.process_of(channel)
+        try:
+            if process is None:
+                frame = make_frame(expires_at, "", payload)
+                args = [capacity, frame, sent_at, self._ttl]
+                accepted, pruned = await self.scripts.send_list(
+                    client, [self.list_key(channel)], args
+                )
+            else:
+                frame = make_frame(expires_at, channel, payload)
+                args = [channel, capacity, frame, sent_at, self._ttl]
+                keys = list(self.process_keys(process))
+                accepted, pruned = await self.scripts.send_local(client, keys, args)
+        except RedisError as exc:
+            self._count_error("send", exc)
+            raise
+        if pruned:
+            self.metrics.dropped("expired", pruned)
+        if not accepted:
+            self.metrics.channel_full("send")
+            raise ChannelFull(f"Channel {channel!r} is at capacity ({capacity})")
+        self.metrics.sent("send")
+
+    async def receive_delivery(self, channel: str) -> Delivery:
+        self.require_valid_channel_name(channel, receive=True)
+        process = self.process_of(channel)
+        if process is None:
+            return await self._receive_plain(channel)
+        if process != self.process_id:
+            raise ValueError(
+                f"Channel {channel!r} belongs to another layer instance: this one receives "
+                f"only on channels it made with new_channel() (process id {self.process_id!r})"
+            )
+        local = self._local.get(channel) or self._local_channel(channel)
+        self._receiver.ensure_running()
+        return await self._get(local)
+
+    async def _receive_plain(self, channel: str) -> Delivery:
+        local = self._local_channel(channel)
+        if not len(local.buffer):
+            self._receiver.ensure_puller(channel, local)
+        delivery = await self._get(local)
+        buffer = local.buffer
+        if not (len(buffer) or buffer.has_receivers or local.owned or local.groups) and (
+            not self._receiver.has_puller(channel)
+        ):
+            del self._local[channel]  # nobody holds it: plain names must not accumulate
+        return delivery
+
+    async def release_channel(self, channel: str) -> None:
+        groups = self._forget_channel(channel)
+        if not groups:
+            return
+        client = self.shards.client(self.shard_of_channel(channel))
+        pipe = client.pipeline(transaction=False)
+        for group in groups:
+            group_key, caps_key = self.group_keys(group)
+            pipe.zrem(group_key, channel)
+            pipe.hdel(caps_key, channel)
+        try:
+            await pipe.execute()
+        except RedisError as exc:  # a consumer's cleanup must not fail: group_expiry reaps it
+            self._count_error("group_discard", exc)
+
+    # -- groups ----------------------------------------------------------------------------
+
+    async def group_add(self, group: str, channel: str) -> None:
+        self.require_valid_group_name(group)
+        self.require_valid_channel_name(channel)
+        group_key, caps_key = self.group_keys(group)
+        pipe = self.shards.client(self.shard_of_channel(channel)).pipeline(transaction=False)
+        pipe.zadd(group_key, {channel: time.time()})
+        pipe.expire(group_key, self._group_ttl)
+        capacity = self.get_capacity(channel)
+        if capacity != self.capacity:
+            pipe.hset(caps_key, channel, capacity)
+            pipe.expire(caps_key, self._group_ttl)
+        try:
+            await pipe.execute()
+        except RedisError as exc:
+            self._count_error("group_add", exc)
+            raise
+        if self.is_ours(channel):
+            self._add_member(group, channel)
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        self.require_valid_group_name(group)
+        self.require_valid_channel_name(channel)
+        group_key, caps_key = self.group_keys(group)
+        pipe = self.shards.client(self.shard_of_channel(channel)).pipeline(transaction=False)
+        pipe.zrem(group_key, channel)
+        pipe.hdel(caps_key, channel)
+        try:
+            await pipe.execute()
+        except RedisError as exc:
+            self._count_error("group_discard", exc)
+            raise
+        self._remove_member(group, channel)
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        self.require_valid_group_name(group)
+        self.require_valid_message(message)
+        payload, sent_at = self.codec.encode(message, "group_send", group)
+        args = [
+            self.prefix,
+            sent_at,
+            b"%.3f" % (sent_at + self.expiry),
+            self.capacity,
+            self.group_expiry,
+            payload,
+            self._ttl,
+        ]
+        keys = self.group_keys(group)
+        if self.shards.size == 1:
+            results: list[Any] = [await self._group_send_shard(0, keys, args)]
+        else:
+            shards = range(self.shards.size)
+            results = await asyncio.gather(
+                *(self._group_send_shard(index, keys, args) for index in shards),
+                return_exceptions=True,
+            )
+        self._count_group_send(results)
+
+    async def _group_send_shard(self, index: int, keys: list[str], args: list[Any]) -> list[int]:
+        try:
+            return await self.scripts.group_send(self.shards.client(index), keys, args)
+        except RedisError as exc:
+            self._count_error("group_send", exc)
+            raise
+
+    def _count_group_send(self, results: list[Any]) -> None:
+        delivered = full = pruned = 0
+        error: BaseException | None = None
+        for result in results:
+            if isinstance(result, BaseException):
+                error = error or result
+                continue
+            delivered, full, pruned = delivered + result[0], full + result[1], pruned + result[2]
+        if pruned:
+            self.metrics.dropped("expired", pruned)
+        if full:
+            self.metrics.channel_full("group_send", full)
+        self.metrics.sent("group_send", delivered)
+        self.metrics.fanout.observe(delivered)
+        if error is not None:
+            raise error
+
+    def _is_live(self, channel: str, now: float) -> bool:
+        """A channel someone receives on (or did lately) keeps its memberships."""
+        local = self._local.get(channel)
+        return local is not None and (
+            local.buffer.has_receivers or now - local.buffer.last_active < self.group_expiry
+        )
+
+    async def refresh_memberships(self) -> None:
+        """Re-ZADD the memberships of live local channels, in one pipelined round trip."""
+        now, now_mono = time.time(), time.monotonic()
+        client = self.shards.client(self.shards.index(self.process_id))
+        pipe = client.pipeline(transaction=False)
+        for group, channels in self._groups.items():
+            live = {channel: now for channel in channels if self._is_live(channel, now_mono)}
+            if live:
+                group_key = self.group_keys(group)[0]
+                pipe.zadd(group_key, live)
+                pipe.expire(group_key, self._group_ttl)
+        if len(pipe):
+            await pipe.execute()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def flush(self) -> None:
+        try:
+            await self._delete_prefixed_keys()
+        except RedisError as exc:
+            self._count_error("flush", exc)
+            raise
+        self._forget_everything()
+
+    async def close(self) -> None:
+        await super().close()
+        self._receiver.reset()

@@ -1,0 +1,233 @@
+"""Lua scripts of the queue layer: each send, group_send (per shard) and pop is one round trip.
+
+Keys (P = the layer prefix):
+  P:q:<process>   list of frames for every process-local channel of one layer instance
+  P:n:<process>   hash channel -> frames for it still in P:q:<process> (the capacity count)
+  P:ch:<channel>  list of frames for a plain (non-process-local) channel
+  P:g:<group>     sorted set of member channels scored by join time, on the members' shard
+  P:gc:<group>    hash member -> capacity, only for members with a non-default capacity
+A frame is "<expires-at>\\n<target channels>\\n<payload>" (see envelope.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.commands.core import AsyncScript
+
+_PRELUDE = """
+local function parse(frame)
+  local a = string.find(frame, '\\n', 1, true)
+  local b = string.find(frame, '\\n', a + 1, true)
+  return tonumber(string.sub(frame, 1, a - 1)), string.sub(frame, a + 1, b - 1)
+end
+
+local function count_targets(counts, targets)
+  local total = 0
+  for name in string.gmatch(targets, '[^ ]+') do
+    counts[name] = (counts[name] or 0) + 1
+    total = total + 1
+  end
+  return total
+end
+
+-- One redis.call per 4000 arguments, not one per channel (unpack is limited to ~8000).
+local function call_chunked(command, key, args)
+  local results = {}
+  for i = 1, #args, 4000 do
+    local reply = redis.call(command, key, unpack(args, i, math.min(i + 3999, #args)))
+    if type(reply) == 'table' then
+      for _, value in ipairs(reply) do results[#results + 1] = value end
+    end
+  end
+  return results
+end
+
+local function subtract(counts_key, counts)
+  local names = {}
+  for name in pairs(counts) do names[#names + 1] = name end
+  if #names == 0 then return end
+  local current = call_chunked('HMGET', counts_key, names)
+  local updates, gone = {}, {}
+  for i, name in ipairs(names) do
+    local left = (tonumber(current[i]) or 0) - counts[name]
+    if left > 0 then
+      updates[#updates + 1] = name
+      updates[#updates + 1] = left
+    else
+      gone[#gone + 1] = name
+    end
+  end
+  if #updates > 0 then call_chunked('HSET', counts_key, updates) end
+  if #gone > 0 then call_chunked('HDEL', counts_key, gone) end
+end
+
+-- Drop expired frames from the head of a process queue; returns the deliveries dropped.
+local function prune_queue(queue, counts_key, now)
+  local counts, dropped = {}, 0
+  for _ = 1, 1000 do
+    local head = redis.call('LINDEX', queue, 0)
+    if not head then
+      redis.call('DEL', counts_key)
+      return dropped
+    end
+    local expires, targets = parse(head)
+    if expires >= now then break end
+    redis.call('LPOP', queue)
+    dropped = dropped + count_targets(counts, targets)
+  end
+  subtract(counts_key, counts)
+  return dropped
+end
+
+local function prune_list(key, now)
+  local dropped = 0
+  while dropped < 1000 do
+    local head = redis.call('LINDEX', key, 0)
+    if not head or parse(head) >= now then break end
+    redis.call('LPOP', key)
+    dropped = dropped + 1
+  end
+  return dropped
+end
+"""
+
+# KEYS: queue, counts. ARGV: channel, capacity, frame, now, ttl. Returns {accepted, pruned}.
+SEND_LOCAL = """
+local pruned = prune_queue(KEYS[1], KEYS[2], tonumber(ARGV[4]))
+local pending = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or 0)
+if pending >= tonumber(ARGV[2]) then return {0, pruned} end
+redis.call('RPUSH', KEYS[1], ARGV[3])
+redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+return {1, pruned}
+"""
+
+# KEYS: list. ARGV: capacity, frame, now, ttl. Returns {accepted, pruned}.
+SEND_LIST = """
+local pruned = prune_list(KEYS[1], tonumber(ARGV[3]))
+if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[1]) then return {0, pruned} end
+redis.call('RPUSH', KEYS[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return {1, pruned}
+"""
+
+# KEYS: queue, counts. ARGV: max frames, targets of a frame already taken by BLPOP.
+# Returns {frames left in the queue, {frames...}}.
+POP = """
+local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+if #items > 0 then redis.call('LTRIM', KEYS[1], #items, -1) end
+local left = redis.call('LLEN', KEYS[1])
+if left == 0 then
+  redis.call('DEL', KEYS[2])
+else
+  local counts = {}
+  for _, item in ipairs(items) do
+    local _, targets = parse(item)
+    count_targets(counts, targets)
+  end
+  count_targets(counts, ARGV[2])
+  subtract(KEYS[2], counts)
+end
+return {left, items}
+"""
+
+# KEYS: group, group capacities. ARGV: prefix, now, expires-at, default capacity,
+# group_expiry, payload, ttl. Returns {delivered, full, pruned}.
+GROUP_SEND = """
+local group, caps_key = KEYS[1], KEYS[2]
+local prefix, now = ARGV[1], tonumber(ARGV[2])
+local head, default_cap = ARGV[3] .. '\\n', tonumber(ARGV[4])
+local payload, ttl = ARGV[6], ARGV[7]
+local lapsed = redis.call('ZRANGEBYSCORE', group, '-inf', '(' .. (now - tonumber(ARGV[5])))
+if #lapsed > 0 then
+  call_chunked('ZREM', group, lapsed)
+  call_chunked('HDEL', caps_key, lapsed)
+end
+local members = redis.call('ZRANGE', group, 0, -1)
+if #members == 0 then return {0, 0, 0} end
+local caps = {}
+if redis.call('EXISTS', caps_key) == 1 then
+  local flat = redis.call('HGETALL', caps_key)
+  for i = 1, #flat, 2 do caps[flat[i]] = tonumber(flat[i + 1]) end
+end
+local by_process, order = {}, {}
+local delivered, full, pruned = 0, 0, 0
+for _, member in ipairs(members) do
+  local bang = string.find(member, '!', 1, true)
+  if bang then
+    local process = string.match(string.sub(member, 1, bang - 1), '([^.]*)$')
+    local channels = by_process[process]
+    if not channels then
+      channels = {}
+      by_process[process] = channels
+      order[#order + 1] = process
+    end
+    channels[#channels + 1] = member
+  else
+    local key = prefix .. ':ch:' .. member
+    pruned = pruned + prune_list(key, now)
+    if redis.call('LLEN', key) < (caps[member] or default_cap) then
+      redis.call('RPUSH', key, head .. '\\n' .. payload)
+      redis.call('EXPIRE', key, ttl)
+      delivered = delivered + 1
+    else
+      full = full + 1
+    end
+  end
+end
+for _, process in ipairs(order) do
+  local queue, counts_key = prefix .. ':q:' .. process, prefix .. ':n:' .. process
+  pruned = pruned + prune_queue(queue, counts_key, now)
+  local channels = by_process[process]
+  local pending = call_chunked('HMGET', counts_key, channels)
+  local targets, updates = {}, {}
+  for i, channel in ipairs(channels) do
+    local count = tonumber(pending[i]) or 0
+    if count < (caps[channel] or default_cap) then
+      targets[#targets + 1] = channel
+      updates[#updates + 1] = channel
+      updates[#updates + 1] = count + 1
+    else
+      full = full + 1
+    end
+  end
+  if #targets > 0 then
+    redis.call('RPUSH', queue, head .. table.concat(targets, ' ') .. '\\n' .. payload)
+    call_chunked('HSET', counts_key, updates)
+    redis.call('EXPIRE', queue, ttl)
+    redis.call('EXPIRE', counts_key, ttl)
+    delivered = delivered + #targets
+  end
+end
+return {delivered, full, pruned}
+"""
+
+
+class Scripts:
+    """The queue layer's scripts, loaded once per server and called by SHA (EVALSHA).
+
+    redis-py's AsyncScript reloads a script on NOSCRIPT (after a Redis restart or flush).
+    """
+
+    def __init__(self) -> None:
+        self._scripts: dict[str, AsyncScript] = {}
+
+    def _script(self, name: str, body: str, client: Any) -> AsyncScript:
+        script = self._scripts.get(name)
+        if script is None:
+            script = self._scripts[name] = AsyncScript(client, _PRELUDE + body)
+        return script
+
+    async def send_local(self, client: Any, keys: list[str], args: list[Any]) -> list[int]:
+        return await self._script("send_local", SEND_LOCAL, client)(keys, args, client)  # type: ignore[no-any-return]
+
+    async def send_list(self, client: Any, keys: list[str], args: list[Any]) -> list[int]:
+        return await self._script("send_list", SEND_LIST, client)(keys, args, client)  # type: ignore[no-any-return]
+
+    async def pop(self, client: Any, keys: list[str], args: list[Any]) -> list[Any]:
+        return await self._script("pop", POP, client)(keys, args, client)  # type: ignore[no-any-return]
+
+    async def group_send(self, client: Any, keys: list[str], args: list[Any]) -> list[int]:
+        return await self._script("group_send", GROUP_SEND, client)(keys, args, client)  # type: ignore[no-any-return]

@@ -1,0 +1,141 @@
+"""Message serializers (msgpack, JSON, registered custom ones) with optional Fernet encryption.
+
+A serializer turns the envelope dict into bytes and back. Encryption and the random prefix are
+applied around `as_bytes`/`from_bytes`, so a custom serializer only implements those two.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Protocol
+
+import msgpack
+
+if TYPE_CHECKING:
+    from cryptography.fernet import MultiFernet
+
+EncryptionKey = str | bytes
+
+
+class SerializerDoesNotExist(KeyError):
+    """No serializer is registered under the requested format name."""
+
+
+class MessageSerializer(Protocol):
+    def serialize(self, message: dict[str, Any]) -> bytes: ...
+    def deserialize(self, data: bytes) -> dict[str, Any]: ...
+
+
+def make_fernet_keys(keys: Iterable[EncryptionKey]) -> MultiFernet:
+    """A MultiFernet over the keys: the first encrypts, every key decrypts (rotation)."""
+    try:
+        from cryptography.fernet import Fernet, MultiFernet
+    except ImportError as exc:  # pragma: no cover - the crypto extra is installed in tests
+        raise ImportError(
+            "symmetric_encryption_keys needs the 'cryptography' package: "
+            "pip install fast_channels[crypto]"
+        ) from exc
+    fernets = []
+    for key in keys:
+        raw = key.encode("utf8") if isinstance(key, str) else key
+        # Any string is a key: derived like channels_redis does, so keys are interchangeable.
+        fernets.append(Fernet(base64.urlsafe_b64encode(hashlib.sha256(raw).digest())))
+    if not fernets:
+        raise ValueError("symmetric_encryption_keys must contain at least one key")
+    return MultiFernet(fernets)
+
+
+class BaseMessageSerializer(ABC):
+    def __init__(
+        self,
+        symmetric_encryption_keys: Iterable[EncryptionKey] | None = None,
+        random_prefix_length: int = 0,
+        expiry: float | None = None,
+    ) -> None:
+        if isinstance(symmetric_encryption_keys, str | bytes):
+            raise ValueError("symmetric_encryption_keys must be a list of keys, not one key")
+        if random_prefix_length < 0:
+            raise ValueError(f"random_prefix_length must be >= 0, got {random_prefix_length!r}")
+        self.random_prefix_length = random_prefix_length
+        self.expiry = expiry
+        self.crypter = (
+            make_fernet_keys(symmetric_encryption_keys) if symmetric_encryption_keys else None
+        )
+
+    @abstractmethod
+    def as_bytes(self, message: dict[str, Any]) -> bytes: ...
+
+    @abstractmethod
+    def from_bytes(self, data: bytes) -> dict[str, Any]: ...
+
+    def serialize(self, message: dict[str, Any]) -> bytes:
+        data = self.as_bytes(message)
+        if self.crypter is not None:
+            data = self.crypter.encrypt(data)
+        if self.random_prefix_length:
+            data = os.urandom(self.random_prefix_length) + data
+        return data
+
+    def deserialize(self, data: bytes) -> dict[str, Any]:
+        if self.random_prefix_length:
+            data = data[self.random_prefix_length :]
+        if self.crypter is not None:
+            # Fernet's own TTL check is a second line of defence behind the layer's expiry.
+            ttl = None if self.expiry is None else int(self.expiry) + 10
+            data = self.crypter.decrypt(data, ttl)
+        return self.from_bytes(data)
+
+
+class MsgPackSerializer(BaseMessageSerializer):
+    def as_bytes(self, message: dict[str, Any]) -> bytes:
+        return msgpack.packb(message, use_bin_type=True)  # type: ignore[no-any-return]
+
+    def from_bytes(self, data: bytes) -> dict[str, Any]:
+        return msgpack.unpackb(data, raw=False, strict_map_key=False)  # type: ignore[no-any-return]
+
+
+class JSONSerializer(BaseMessageSerializer):
+    def as_bytes(self, message: dict[str, Any]) -> bytes:
+        return json.dumps(message, separators=(",", ":")).encode("utf8")
+
+    def from_bytes(self, data: bytes) -> dict[str, Any]:
+        return json.loads(data)  # type: ignore[no-any-return]
+
+
+class SerializersRegistry:
+    def __init__(self) -> None:
+        self._registry: dict[str, type[Any]] = {}
+
+    def register_serializer(self, format: str, serializer_class: type[Any]) -> None:
+        """Register a class built like BaseMessageSerializer (same constructor arguments)."""
+        if not isinstance(serializer_class, type) or not (
+            callable(getattr(serializer_class, "serialize", None))
+            and callable(getattr(serializer_class, "deserialize", None))
+        ):
+            raise TypeError(
+                "A serializer must be a class with serialize() and deserialize() methods "
+                f"(e.g. a BaseMessageSerializer subclass), got {serializer_class!r}"
+            )
+        self._registry[format] = serializer_class
+
+    def get_serializer(self, format: str, **options: Any) -> MessageSerializer:
+        try:
+            serializer_class = self._registry[format]
+        except KeyError:
+            raise SerializerDoesNotExist(
+                f"No serializer {format!r}; registered: {sorted(self._registry)}"
+            ) from None
+        return serializer_class(**options)  # type: ignore[no-any-return]
+
+    def formats(self) -> list[str]:
+        return list(self._registry)
+
+
+registry = SerializersRegistry()
+registry.register_serializer("msgpack", MsgPackSerializer)
+registry.register_serializer("json", JSONSerializer)

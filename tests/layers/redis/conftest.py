@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+import redis
+from prometheus_client import REGISTRY
+
+from fast_channels.layers.redis import RedisChannelLayer
+from fast_channels.layers.redis.common import RedisLayerBase
+from tests.support.redis_server import RedisServer
+
+
+def metric(name: str, **labels: str) -> float:
+    """The current value of a fast_channels metric sample (0 when never touched)."""
+    return REGISTRY.get_sample_value(f"fast_channels_{name}", labels) or 0.0
+
+
+def command_calls(server: RedisServer, command: str) -> int:
+    """How many times the server ran `command`, from INFO commandstats."""
+    client = redis.Redis.from_url(server.url)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
+
+
+def raw_client(server: RedisServer) -> redis.Redis:
+    return redis.Redis.from_url(server.url)
+
+
+LayerFactory = Callable[..., RedisLayerBase]
+
+
+@pytest.fixture
+async def make_redis(redis_server: RedisServer) -> AsyncIterator[Callable[..., Any]]:
+    """Build layers with a unique prefix and metrics alias; flushed and closed afterwards."""
+    made: list[RedisLayerBase] = []
+
+    def make(cls: type[RedisLayerBase] = RedisChannelLayer, **options: Any) -> Any:
+        options.setdefault("hosts", [redis_server.url])
+        options.setdefault("prefix", f"t-{uuid.uuid4().hex[:10]}")
+        layer = cls(**options)
+        layer.bind_alias(f"test-{uuid.uuid4().hex[:8]}")
+        made.append(layer)
+        return layer
+
+    yield make
+    for layer in made:
+        with contextlib.suppress(redis.RedisError):
+            await layer.flush()
+        await layer.close()
