@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
+from types import FrameType
 
 from fast_channels.demo.layer import LayerUnavailableError, make_layer
 from fast_channels.demo.worker import DEFAULT_STEP_DELAY, JOBS_CHANNEL, serve
@@ -45,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run the job worker process",
                                  description=WORKER_HELP, formatter_class=fmt)  # fmt: skip
     worker.add_argument("--redis-url", required=True, help="the Redis the demo servers use")
+    worker.add_argument("--exit-with-parent", type=int, metavar="PID", help=argparse.SUPPRESS)
     for sub in (demo, worker):
         sub.add_argument("--step-delay", type=float, default=DEFAULT_STEP_DELAY,
                          help=f"seconds per job step (default {DEFAULT_STEP_DELAY})")  # fmt: skip
@@ -60,14 +64,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(args_list)
     try:
         if args.command == "worker":
-            return run_worker_process(args.redis_url, args.step_delay)
+            return run_worker_process(args.redis_url, args.step_delay, args.exit_with_parent)
         return run_demo(args)
     except LayerUnavailableError as error:
         parser.exit(2, f"fast-channels: error: {error}\n")
 
 
-def run_worker_process(redis_url: str, step_delay: float) -> int:
-    asyncio.run(serve(make_layer(redis_url), step_delay))
+def run_worker_process(redis_url: str, step_delay: float, parent: int | None = None) -> int:
+    asyncio.run(serve(make_layer(redis_url), step_delay, parent))
     return 0
 
 
@@ -88,6 +92,9 @@ def run_demo(args: argparse.Namespace) -> int:
         mode, spawn = ("none" if args.no_worker else "in-process"), False
     app = create_app(redis_url=args.redis_url, worker=mode, step_delay=args.step_delay)
     worker = _spawn_worker(args.redis_url, args.step_delay) if spawn else None
+    # uvicorn re-raises SIGTERM after its graceful shutdown; the default action would kill us
+    # before `finally` stops the worker, so SIGTERM becomes an exception here instead.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     finally:
@@ -96,9 +103,15 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
 def _spawn_worker(redis_url: str, step_delay: float) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "fast_channels", "worker", "--redis-url", redis_url]
-    return subprocess.Popen([*command, "--step-delay", str(step_delay)])
+    # --exit-with-parent: even if this process is SIGKILLed, its worker does not outlive it.
+    options = ["--step-delay", str(step_delay), "--exit-with-parent", str(os.getpid())]
+    return subprocess.Popen([*command, *options])
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

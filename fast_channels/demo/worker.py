@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import uuid
 from typing import Any
@@ -112,15 +113,32 @@ async def _next_request(layer: BaseChannelLayer, channel: str) -> dict[str, Any]
             delay = min(delay * 2, 5.0)
 
 
-async def serve(layer: BaseChannelLayer, step_delay: float = DEFAULT_STEP_DELAY) -> None:
-    """Run the worker as a process's main task: SIGINT/SIGTERM stop it and close the layer."""
+async def serve(
+    layer: BaseChannelLayer, step_delay: float = DEFAULT_STEP_DELAY, parent: int | None = None
+) -> None:
+    """Run the worker as a process's main task: SIGINT/SIGTERM stop it and close the layer,
+    and so does the end of process `parent` when one is given."""
     loop = asyncio.get_running_loop()
     worker = asyncio.create_task(run_worker(layer, step_delay=step_delay))
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, worker.cancel)
+    watcher = asyncio.create_task(_watch_parent(parent, worker)) if parent else None
     try:
         with contextlib.suppress(asyncio.CancelledError):
             await worker
     finally:
+        if watcher is not None:
+            watcher.cancel()
         await layer.close()
         logger.info("worker stopped")
+
+
+async def _watch_parent(parent: int, worker: asyncio.Task[None]) -> None:
+    # An orphan is re-parented, so a changed parent pid means the demo server is gone.
+    # Polling: there is no portable event for "my parent died".
+    while True:
+        if os.getppid() != parent:
+            break
+        await asyncio.sleep(0.5)
+    logger.info("parent process gone, stopping", parent=parent)
+    worker.cancel()

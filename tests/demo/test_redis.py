@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -63,3 +68,56 @@ async def test_http_broadcast_on_one_replica_reaches_another(redis_server: Redis
             b.stop()
     finally:
         a.stop()
+
+
+def worker_children(parent: int) -> list[int]:
+    """Pids of `fast_channels worker` processes whose parent is `parent` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue  # the process ended while we looked
+        if int(fields[1]) == parent and b"fast_channels" in cmdline and b"worker" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def wait_gone(pid: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists() and _state(pid) != "Z":
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
+
+
+@pytest.mark.parametrize("how", ["terminate", "kill"])
+def test_spawned_worker_does_not_outlive_the_demo(redis_server: RedisServer, how: str) -> None:
+    server = DemoServer("--redis-url", redis_server.url)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 10
+        while not (workers := worker_children(server.process.pid)):
+            assert time.monotonic() < deadline, "the demo did not spawn a worker process"
+            time.sleep(0.05)
+        getattr(server.process, how)()  # SIGTERM: graceful stop; SIGKILL: the worker notices
+        server.process.wait(timeout=15)
+        assert wait_gone(workers[0]), f"worker {workers[0]} outlived the demo ({how})"
+        # Who stopped it: the demo on its way out, or the worker noticing its parent died.
+        noticed = "parent process gone" in server.output()
+        assert noticed == (how == "kill"), server.output()
+    finally:
+        server.stop()
+        for pid in workers:  # only the worker this test's demo spawned
+            if not wait_gone(pid, timeout=0):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
