@@ -1,0 +1,32 @@
+#!/bin/sh
+# The image's entrypoint: serve an ASGI app with uvicorn, or run the command given.
+#   (no arguments)       uvicorn on $APP_MODULE, or on the fast_channels demo app when it is unset
+#   --option ...         the same, with extra uvicorn options
+#   module:attr [opts]   uvicorn on that app (e.g. myapp.main:app), with extra uvicorn options
+#   anything else        run as is (e.g. `fast-channels worker --redis-url ...`, `sh`)
+# uvicorn also reads WEB_CONCURRENCY (worker processes) and UVICORN_* variables
+# (UVICORN_FACTORY=true when APP_MODULE names a factory, UVICORN_LOG_LEVEL=debug, ...).
+set -eu
+
+demo_app="fast_channels.demo.app:create_app"
+
+if [ -n "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then
+    # prometheus_client's per-process files must not outlive their processes: a restarted
+    # container keeps its emptyDir, so start every run from an empty directory.
+    mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+    find "$PROMETHEUS_MULTIPROC_DIR" -mindepth 1 -delete
+fi
+
+case "${1:-}" in
+    "" | -*) app="${APP_MODULE:-$demo_app}" ;;
+    *:*)
+        app="$1"
+        shift
+        ;;
+    *) exec "$@" ;;
+esac
+
+if [ "$app" = "$demo_app" ]; then
+    set -- --factory "$@"
+fi
+exec uvicorn "$app" --host "${HOST:-0.0.0.0}" --port "${PORT:-8000}" "$@"
