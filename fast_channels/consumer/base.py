@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import functools
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
@@ -16,6 +17,7 @@ from fast_channels.exceptions import InvalidChannelLayerError, StopConsumer
 from fast_channels.layers import BaseChannelLayer, get_channel_layer
 from fast_channels.layers.buffer import Delivery
 from fast_channels.observability.instruments import ConsumerInstruments, consumer_instruments
+from fast_channels.observability.tracing import handler_span
 from fast_channels.types import Message, Receive, Scope, Send
 
 logger = structlog.get_logger("fast_channels.consumer")
@@ -66,6 +68,7 @@ class AsyncConsumer:
     cleanup_timeout: ClassVar[float] = 5.0
 
     scope: Scope
+    _traceparent: str | None = None  # of the layer message being handled, for its span
     channel_layer: BaseChannelLayer | None
     channel_name: str
     base_send: Send
@@ -116,12 +119,17 @@ class AsyncConsumer:
         self.channel_layer = self._resolve_channel_layer()
         if self.channel_layer is not None:
             self.channel_name = await self.channel_layer.new_channel()
-        try:
-            await self._run(receive)
-        except StopConsumer:
-            pass
-        finally:
-            await self._shield_cleanup()
+        # Every log event of this connection carries its id and channel name.
+        log_context = {"connection_id": secrets.token_hex(4)}
+        if self.channel_layer is not None:
+            log_context["channel"] = self.channel_name
+        with structlog.contextvars.bound_contextvars(**log_context):
+            try:
+                await self._run(receive)
+            except StopConsumer:
+                pass
+            finally:
+                await self._shield_cleanup()
 
     async def _run(self, receive: Receive) -> None:
         # One inbox, fed by one long-lived task per source: no task is created per message, and
@@ -140,7 +148,11 @@ class AsyncConsumer:
                 if isinstance(item, Delivery):
                     if layer is not None:
                         layer.metrics.received(item.op, item.sent_at)
-                    await self.dispatch(item.message)
+                    self._traceparent = item.traceparent
+                    try:
+                        await self.dispatch(item.message)
+                    finally:
+                        self._traceparent = None
                 else:
                     await self.dispatch(item)
         finally:
@@ -168,7 +180,8 @@ class AsyncConsumer:
         duration, errors = self.instruments.handler(name)
         started = time.perf_counter()
         try:
-            await handler(message)
+            with handler_span(type(self).__name__, name, self._traceparent):
+                await handler(message)
         except StopConsumer:
             raise
         except Exception:

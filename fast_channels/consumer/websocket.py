@@ -9,12 +9,14 @@ from typing import Any, ClassVar
 import structlog
 
 from fast_channels.consumer.base import AsyncConsumer
+from fast_channels.drain import drain_state
 from fast_channels.exceptions import (
     AcceptConnection,
     DenyConnection,
     InvalidChannelLayerError,
     StopConsumer,
 )
+from fast_channels.observability.tracing import connect_span
 from fast_channels.types import Headers, Message
 
 logger = structlog.get_logger("fast_channels.websocket")
@@ -46,13 +48,18 @@ class AsyncWebsocketConsumer(AsyncConsumer):
     # -- ASGI events -----------------------------------------------------------------------
 
     async def websocket_connect(self, message: Message) -> None:
-        await self._join_groups()
-        try:
-            await self.connect()
-        except AcceptConnection:
-            await self.accept()
-        except DenyConnection:
+        if drain_state.draining:
+            # This process is shutting down: refuse, the client retries on another replica.
             await self.close()
+            return
+        with connect_span(type(self).__name__, self.scope.get("path")):
+            await self._join_groups()
+            try:
+                await self.connect()
+            except AcceptConnection:
+                await self.accept()
+            except DenyConnection:
+                await self.close()
 
     async def websocket_receive(self, message: Message) -> None:
         if self._closed:
@@ -98,8 +105,10 @@ class AsyncWebsocketConsumer(AsyncConsumer):
         )
         self._accepted = True
         self._connected_at = time.monotonic()
+        drain_state.add(self)
         self.instruments.opened.inc()
         self.instruments.connections.inc()
+        logger.info("websocket connected", consumer=type(self).__name__)
 
     async def send(  # type: ignore[override]
         self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
@@ -168,10 +177,11 @@ class AsyncWebsocketConsumer(AsyncConsumer):
         await super().cleanup()
         instruments = self.instruments
         if self._accepted:
+            drain_state.discard(self)
             instruments.connections.dec()
         instruments.closed(self._close_code)
         logger.info(
-            "websocket closed",
+            "websocket disconnected",
             consumer=type(self).__name__,
             code=self._close_code,
             duration=round(time.monotonic() - self._connected_at, 3) if self._accepted else 0,

@@ -168,6 +168,12 @@ class BaseChannelLayer(ABC):
     async def flush(self) -> None:
         """Drop every channel, message and group of this layer."""
 
+    async def ping(self) -> None:  # noqa: B027 - optional hook
+        """Raise if the layer's backing store does not answer (used by /readyz)."""
+
+    async def refresh_backlog(self) -> None:  # noqa: B027 - optional hook
+        """Update the `where="redis"` queue-depth gauge (called when /metrics is scraped)."""
+
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and background tasks."""
 

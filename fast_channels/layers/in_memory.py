@@ -10,6 +10,7 @@ from typing import Any
 from fast_channels.exceptions import ChannelFull
 from fast_channels.layers.base import BaseChannelLayer, CapacityPattern
 from fast_channels.layers.buffer import ChannelBuffer, Delivery
+from fast_channels.observability.tracing import current_traceparent, producer_span
 
 
 class InMemoryChannelLayer(BaseChannelLayer):
@@ -53,13 +54,20 @@ class InMemoryChannelLayer(BaseChannelLayer):
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         self.require_valid_message(message)
         self.require_valid_channel_name(channel)
+        if "!" in channel and channel not in self._owned:
+            # A process-specific channel this layer does not have (any more): its consumer is
+            # gone, and nobody could ever receive this. Dropped and counted, not buffered forever.
+            self.metrics.dropped("released")
+            return
         buffer = self._buffer(channel)
         now = time.time()
         if not self._has_room(channel, buffer, now):
             self.metrics.channel_full("send")
             raise ChannelFull(f"Channel {channel!r} is at capacity ({self.get_capacity(channel)})")
-        # A deep copy: the sender may keep mutating its dict after send returns.
-        buffer.put(Delivery(copy.deepcopy(message), "send", now, now + self.expiry))
+        with producer_span("send", self.alias):
+            # A deep copy: the sender may keep mutating its dict after send returns.
+            payload = copy.deepcopy(message)
+            buffer.put(Delivery(payload, "send", now, now + self.expiry, current_traceparent()))
         self.metrics.sent("send")
 
     async def receive_delivery(self, channel: str) -> Delivery:
@@ -144,7 +152,17 @@ class InMemoryChannelLayer(BaseChannelLayer):
         ]
         for channel in lapsed:
             self._remove_member(group, channel)
-        payload = copy.deepcopy(message)  # copied once; each member gets its own top-level dict
+        with producer_span("group_send", self.alias):
+            delivered, full = self._fan_out(members, copy.deepcopy(message), current_traceparent())
+        if full:
+            self.metrics.channel_full("group_send", full)
+        self.metrics.sent("group_send", delivered)
+        self.metrics.fanout.observe(delivered)
+
+    def _fan_out(
+        self, members: dict[str, float], payload: dict[str, Any], traceparent: str | None
+    ) -> tuple[int, int]:
+        """Queue `payload` (copied once by the caller) for every member with room."""
         now = time.time()
         delivered = full = 0
         for channel in list(members):
@@ -152,12 +170,11 @@ class InMemoryChannelLayer(BaseChannelLayer):
             if not self._has_room(channel, buffer, now):
                 full += 1
                 continue
-            buffer.put(Delivery(dict(payload), "group_send", now, now + self.expiry))
+            # Each member gets its own top-level dict, so one handler's edits stay its own.
+            delivery = Delivery(dict(payload), "group_send", now, now + self.expiry, traceparent)
+            buffer.put(delivery)
             delivered += 1
-        if full:
-            self.metrics.channel_full("group_send", full)
-        self.metrics.sent("group_send", delivered)
-        self.metrics.fanout.observe(delivered)
+        return delivered, full
 
     async def flush(self) -> None:
         for buffer in self.channels.values():

@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+import os
 import time
-
-from prometheus_client import Counter, Histogram
+from typing import Any
 
 from fast_channels.observability import metrics as m
+
+# FAST_CHANNELS_METRICS=0 turns every instrument into a no-op (to measure their cost).
+ENABLED = os.environ.get("FAST_CHANNELS_METRICS", "1").lower() not in ("0", "false", "no")
+
+
+class _NoOp:
+    """Stands in for a metric child when metrics are disabled."""
+
+    def inc(self, amount: float = 1) -> None: ...
+    def dec(self, amount: float = 1) -> None: ...
+    def set(self, value: float) -> None: ...
+    def observe(self, amount: float) -> None: ...
+
+
+_NOOP = _NoOp()
+
+
+def _child(metric: Any, *labels: str) -> Any:
+    return metric.labels(*labels) if ENABLED else _NOOP
+
 
 CLOSE_REASONS = {
     1000: "normal",
@@ -34,18 +54,18 @@ class LayerInstruments:
 
     def __init__(self, alias: str) -> None:
         self.alias = alias
-        self._sent = {op: m.layer_messages_sent.labels(alias, op) for op in ("send", "group_send")}
+        self._sent = {op: _child(m.layer_messages_sent, alias, op) for op in ("send", "group_send")}
         self._received = {
-            op: m.layer_messages_received.labels(alias, op) for op in ("send", "group_send")
+            op: _child(m.layer_messages_received, alias, op) for op in ("send", "group_send")
         }
         self._latency = {
-            op: m.layer_delivery_latency.labels(alias, op) for op in ("send", "group_send")
+            op: _child(m.layer_delivery_latency, alias, op) for op in ("send", "group_send")
         }
-        self.fanout = m.layer_group_send_fanout.labels(alias)
-        self.groups = m.layer_groups.labels(alias)
-        self.group_members = m.layer_group_members.labels(alias)
-        self.local_depth = m.layer_queue_depth.labels(alias, "local")
-        self.redis_depth = m.layer_queue_depth.labels(alias, "redis")
+        self.fanout = _child(m.layer_group_send_fanout, alias)
+        self.groups = _child(m.layer_groups, alias)
+        self.group_members = _child(m.layer_group_members, alias)
+        self.local_depth = _child(m.layer_queue_depth, alias, "local")
+        self.redis_depth = _child(m.layer_queue_depth, alias, "redis")
 
     def sent(self, op: str, count: int = 1) -> None:
         self._sent[op].inc(count)
@@ -57,16 +77,16 @@ class LayerInstruments:
             self._latency[op].observe(max(0.0, time.time() - sent_at))
 
     def channel_full(self, op: str, count: int = 1) -> None:
-        m.layer_channel_full.labels(self.alias, op).inc(count)
+        _child(m.layer_channel_full, self.alias, op).inc(count)
 
     def dropped(self, reason: str, count: int = 1) -> None:
-        m.layer_messages_dropped.labels(self.alias, reason).inc(count)
+        _child(m.layer_messages_dropped, self.alias, reason).inc(count)
 
     def redis_error(self, op: str) -> None:
-        m.layer_redis_errors.labels(self.alias, op).inc()
+        _child(m.layer_redis_errors, self.alias, op).inc()
 
     def reconnect(self, op: str) -> None:
-        m.layer_reconnects.labels(self.alias, op).inc()
+        _child(m.layer_reconnects, self.alias, op).inc()
 
 
 class ConsumerInstruments:
@@ -74,26 +94,26 @@ class ConsumerInstruments:
 
     def __init__(self, consumer: str) -> None:
         self.consumer = consumer
-        self.connections = m.websocket_connections.labels(consumer)
-        self.opened = m.websocket_connections_opened.labels(consumer)
-        self.messages_in = m.websocket_messages.labels(consumer, "in")
-        self.messages_out = m.websocket_messages.labels(consumer, "out")
-        self.bytes_in = m.websocket_message_bytes.labels(consumer, "in")
-        self.bytes_out = m.websocket_message_bytes.labels(consumer, "out")
-        self._handlers: dict[str, tuple[Histogram, Counter]] = {}
+        self.connections = _child(m.websocket_connections, consumer)
+        self.opened = _child(m.websocket_connections_opened, consumer)
+        self.messages_in = _child(m.websocket_messages, consumer, "in")
+        self.messages_out = _child(m.websocket_messages, consumer, "out")
+        self.bytes_in = _child(m.websocket_message_bytes, consumer, "in")
+        self.bytes_out = _child(m.websocket_message_bytes, consumer, "out")
+        self._handlers: dict[str, tuple[Any, Any]] = {}
 
-    def handler(self, name: str) -> tuple[Histogram, Counter]:
+    def handler(self, name: str) -> tuple[Any, Any]:
         children = self._handlers.get(name)
         if children is None:
             children = (
-                m.consumer_handler_duration.labels(self.consumer, name),
-                m.consumer_errors.labels(self.consumer, name),
+                _child(m.consumer_handler_duration, self.consumer, name),
+                _child(m.consumer_errors, self.consumer, name),
             )
             self._handlers[name] = children
         return children
 
     def closed(self, code: int | None) -> None:
-        m.websocket_connections_closed.labels(self.consumer, close_reason(code)).inc()
+        _child(m.websocket_connections_closed, self.consumer, close_reason(code)).inc()
 
 
 _consumers: dict[str, ConsumerInstruments] = {}
