@@ -1,0 +1,1 @@
+"""Operations artefacts for fast_channels: dashboards generator and load generator."""

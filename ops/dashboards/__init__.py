@@ -1,0 +1,1 @@
+"""Grafana dashboards for fast_channels, generated as JSON into dashboards/."""
