@@ -1,7 +1,8 @@
-"""A small app with the observability endpoints, for multi-worker tests under real uvicorn."""
+"""A small app with the observability endpoints and the drain, for tests under real uvicorn."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 from starlette.applications import Starlette
@@ -9,7 +10,7 @@ from starlette.routing import WebSocketRoute
 
 from fast_channels.consumer import AsyncJsonWebsocketConsumer
 from fast_channels.layers import InMemoryChannelLayer, register_channel_layer
-from fast_channels.service import add_observability_endpoints
+from fast_channels.service import add_observability_endpoints, lifespan
 
 
 class PidConsumer(AsyncJsonWebsocketConsumer):
@@ -21,6 +22,17 @@ class PidConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"pid": os.getpid()})
 
 
+class SlowGoodbyeConsumer(AsyncJsonWebsocketConsumer):
+    """Takes a while to clean up, so a drain has something to wait for."""
+
+    async def disconnect(self, code: int) -> None:
+        await asyncio.sleep(1.5)
+
+
 register_channel_layer("default", InMemoryChannelLayer())
-app = Starlette(routes=[WebSocketRoute("/ws", PidConsumer.as_asgi())])
+routes = [
+    WebSocketRoute("/ws", PidConsumer.as_asgi()),
+    WebSocketRoute("/slow", SlowGoodbyeConsumer.as_asgi()),
+]
+app = Starlette(routes=routes, lifespan=lifespan())
 add_observability_endpoints(app)

@@ -28,9 +28,10 @@ def wait_for_port(
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
-@contextmanager
-def uvicorn_server(app: str, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Yields the base URL (http://127.0.0.1:PORT) of `uvicorn APP`; kills it afterwards."""
+def spawn_uvicorn(
+    app: str, *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start `uvicorn APP` on a free loopback port and wait until it listens."""
     port = free_port()
     command = [
         sys.executable, "-m", "uvicorn", app,
@@ -39,11 +40,27 @@ def uvicorn_server(app: str, *args: str, env: dict[str, str] | None = None) -> I
     process = subprocess.Popen(command, env={**os.environ, **(env or {})})
     try:
         wait_for_port(port, process=process)
-        yield f"http://127.0.0.1:{port}"
-    finally:
+    except BaseException:
+        stop(process)
+        raise
+    return process, port
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
         process.terminate()
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def uvicorn_server(app: str, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Yields the base URL (http://127.0.0.1:PORT) of `uvicorn APP`; stops it afterwards."""
+    process, port = spawn_uvicorn(app, *args, env=env)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(process)
