@@ -112,9 +112,15 @@ def lifespan(inner: Lifespan | None = None) -> Lifespan:
         install_sigterm_drain()
         if inner is None:
             yield None
-        else:
-            async with inner(app) as state:
+            await shutdown()
+            return
+        async with inner(app) as state:
+            try:
                 yield state
-        await shutdown()
+            finally:
+                # Sockets first, while the app's own resources (its layer, its worker) still
+                # work; then the app's shutdown; then whatever layers are still registered.
+                await drain_state.drain(drain_timeout_from_env())
+        await close_layers()
 
     return run

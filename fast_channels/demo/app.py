@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 from starlette.routing import WebSocketRoute
 
+from fast_channels import service
 from fast_channels.demo.consumers import (
     MAX_MESSAGE_LENGTH,
     ChatConsumer,
@@ -81,7 +82,7 @@ def create_app(
             unregister_channel_layer(layer_alias)
             await layer.close()
 
-    app = FastAPI(title="fast_channels demo", lifespan=lifespan)
+    app = FastAPI(title="fast_channels demo", lifespan=service.lifespan(lifespan))
     info = {
         "layer": "redis" if redis_url else "in-memory",
         "worker": mode,
@@ -92,9 +93,7 @@ def create_app(
     # Starlette 1.0 dropped app.add_websocket_route; a WebSocketRoute takes any ASGI app.
     consumer = ChatConsumer.as_asgi(channel_layer_alias=layer_alias, jobs_enabled=mode != "none")
     app.router.routes.append(WebSocketRoute("/ws/chat/{room}", consumer))
-    # -- observability -------------------------------------------------------------------
-    # /metrics, /healthz and /readyz are mounted here by the observability issue
-    # (fast_channels.observability); the demo does not build its own.
+    service.add_observability_endpoints(app)  # /metrics, /healthz, /readyz
     return app
 
 

@@ -115,3 +115,13 @@ async def test_page_and_assets_are_served(demo_server: DemoServer) -> None:
     assert script.status_code == 200
     assert "new WebSocket" in script.text
     assert info == {"layer": "in-memory", "worker": "in-process", "jobs_channel": "demo-jobs"}
+
+
+async def test_the_demo_serves_metrics_health_and_readiness(demo_server: DemoServer) -> None:
+    async with httpx.AsyncClient(base_url=demo_server.http, timeout=5) as http:
+        assert (await http.get("/healthz")).text == "ok"
+        ready = await http.get("/readyz")
+        metrics = await http.get("/metrics")
+    assert ready.status_code == 200
+    assert ready.json()["layers"] == ["default"]
+    assert "fast_channels_websocket_connections" in metrics.text
