@@ -1,0 +1,88 @@
+"""What a load run counts and measures, and its summary."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending list (0.0 for an empty one)."""
+    if not ordered:
+        return 0.0
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+@dataclass
+class Stats:
+    """Counters of one run. `expected` is one delivery per room member per message sent."""
+
+    clients: int = 0
+    connected: int = 0
+    connect_errors: int = 0
+    disconnects: int = 0
+    sent: int = 0
+    expected: int = 0
+    received: int = 0
+    duplicates: int = 0
+    latencies: list[float] = field(default_factory=list)
+    window: list[float] = field(default_factory=list)
+
+    def delivered(self, latency: float) -> None:
+        self.received += 1
+        self.latencies.append(latency)
+        self.window.append(latency)
+
+    def take_window(self) -> list[float]:
+        window, self.window = sorted(self.window), []
+        return window
+
+
+@dataclass(frozen=True)
+class Report:
+    url: str
+    clients: int
+    rooms: int
+    rate: float
+    duration: float
+    elapsed: float
+    connected: int
+    connect_errors: int
+    disconnects: int
+    sent: int
+    expected: int
+    received: int
+    lost: int
+    duplicates: int
+    latency_s: dict[str, float]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def summary(self) -> str:
+        ms = {name: value * 1000 for name, value in self.latency_s.items()}
+        return "\n".join(
+            [
+                f"url        {self.url}",
+                f"clients    {self.connected}/{self.clients} connected in {self.rooms} rooms"
+                f" ({self.connect_errors} failed, {self.disconnects} dropped)",
+                f"sent       {self.sent} messages in {self.duration:g} s"
+                f" ({self.sent / self.duration if self.duration else 0:.1f}/s)",
+                f"deliveries {self.received} received / {self.expected} expected,"
+                f" {self.lost} lost, {self.duplicates} duplicates",
+                f"latency    p50 {ms['p50']:.2f} ms  p90 {ms['p90']:.2f} ms"
+                f"  p99 {ms['p99']:.2f} ms  max {ms['max']:.2f} ms",
+            ]
+        )
+
+
+def latency_summary(latencies: list[float]) -> dict[str, float]:
+    ordered = sorted(latencies)
+    return {
+        "p50": percentile(ordered, 0.50),
+        "p90": percentile(ordered, 0.90),
+        "p99": percentile(ordered, 0.99),
+        "max": ordered[-1] if ordered else 0.0,
+        "mean": sum(ordered) / len(ordered) if ordered else 0.0,
+    }
