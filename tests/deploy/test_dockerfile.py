@@ -120,8 +120,11 @@ def entrypoint(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
 def test_serves_the_demo_app_by_default() -> None:
     with entrypoint("--log-level", "warning") as url:
         status, body = http_get(f"{url}/")
+        health = {path: http_get(f"{url}{path}")[0] for path in ("/healthz", "/readyz")}
     assert status == 200
     assert b"<html" in body.lower()
+    # The paths the chart's probes and the image's HEALTHCHECK use.
+    assert health == {"/healthz": 200, "/readyz": 200}
 
 
 def test_serves_app_module_and_cleans_the_metrics_dir(tmp_path: Path) -> None:
