@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RULES_FILE = ROOT / "ops" / "prometheus" / "fast-channels.rules.yml"
 RULE_TESTS_DIR = ROOT / "ops" / "prometheus" / "tests"
 THRESHOLDS_FILE = ROOT / "ops" / "prometheus" / "thresholds.md"
-RUNBOOK_FILE = ROOT / "ops" / "RUNBOOK.md"
+RUNBOOK_FILE = ROOT / "README.md"  # the runbook is the README's "Runbook" section
 DASHBOARDS_DIR = ROOT / "dashboards"
 
 _SUFFIXES = {

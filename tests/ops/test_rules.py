@@ -91,7 +91,7 @@ def test_every_runbook_link_has_its_heading() -> None:
         for alert in alerts()
         if alert["annotations"]["runbook_url"].split("#", 1)[1] not in anchors
     ]
-    assert not missing, f"ops/RUNBOOK.md has no heading for {missing}"
+    assert not missing, f"README.md has no runbook heading for {missing}"
 
 
 def test_alert_names_are_unique() -> None:
