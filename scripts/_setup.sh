@@ -8,6 +8,8 @@ ensure_system_packages() {
     command -v promtool >/dev/null || missing+=(prometheus)
     # chromium: the demo page is checked in a real headless browser.
     command -v chromium >/dev/null || missing+=(chromium)
+    # shellcheck: the container entrypoint is linted.
+    command -v shellcheck >/dev/null || missing+=(shellcheck)
     if [ ${#missing[@]} -gt 0 ]; then
         local sudo=""
         [ "$(id -u)" -eq 0 ] || sudo="sudo"
