@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import secrets
 import time
@@ -11,7 +10,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import structlog
-from redis.exceptions import RedisError
 
 from fast_channels.layers.base import BaseChannelLayer, CapacityPattern
 from fast_channels.layers.buffer import ChannelBuffer, Delivery
@@ -280,7 +278,7 @@ class RedisLayerBase(BaseChannelLayer):
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, RedisError, OSError):
-                await task
+        if tasks:
+            # Bounded: a task whose cancellation redis-py swallowed ends at its next check.
+            await asyncio.wait(tasks, timeout=self.socket_timeout)
         await self.shards.close()

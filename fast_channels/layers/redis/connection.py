@@ -7,7 +7,10 @@ import random
 from typing import Any
 
 from redis import asyncio as aioredis
+from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError
 
 from fast_channels.layers.redis.utils import close_redis, consistent_hash
 
@@ -39,6 +42,9 @@ class Shards:
         self._defaults = {
             "socket_timeout": socket_timeout,
             "socket_connect_timeout": socket_connect_timeout,
+            # After a Redis restart every pooled connection is dead: retry a command once on a
+            # fresh connection rather than fail it. Timeouts are not retried (no duplicates).
+            "retry": Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
         }
         self._clients: list[aioredis.Redis | None] = [None] * self.size
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -25,6 +25,16 @@ logger = structlog.get_logger("fast_channels.layers.redis")
 POP_BATCH = 1000
 
 
+def stopping() -> bool:
+    """Whether the current task was asked to stop.
+
+    redis-py can swallow a cancellation that lands while it opens a connection; the loops
+    check this so that close() still ends them.
+    """
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class ProcessReceiver:
     def __init__(self, layer: RedisChannelLayer) -> None:
         self.layer = layer
@@ -45,7 +55,7 @@ class ProcessReceiver:
 
     async def _run(self) -> None:
         layer, backoff, failed = self.layer, Backoff(), False
-        while True:
+        while not stopping():
             try:
                 if failed:
                     # A restarted Redis may have lost our memberships: put them back first.
@@ -68,7 +78,7 @@ class ProcessReceiver:
         client = layer.shards.client(layer.shards.index(layer.process_id))
         queue, counts = layer.process_keys(layer.process_id)
         taken: bytes = b""  # targets of a frame BLPOP took: POP fixes their counts
-        while True:
+        while not stopping():
             left, frames = await layer.scripts.pop(client, [queue, counts], [POP_BATCH, taken])
             backoff.reset()
             taken = b""
@@ -92,7 +102,7 @@ class ProcessReceiver:
 
     async def _refresh_periodically(self) -> None:
         layer = self.layer
-        while True:
+        while not stopping():
             await asyncio.sleep(layer.group_expiry / 3)
             try:
                 await layer.refresh_memberships()
@@ -112,7 +122,7 @@ class ProcessReceiver:
         key = layer.list_key(channel)
         client = layer.shards.client(layer.shard_of_channel(channel))
         await asyncio.sleep(0)  # let the receiver that started us register as a waiter
-        while local.buffer.has_receivers and layer._local.get(channel) is local:
+        while local.buffer.has_receivers and layer._local.get(channel) is local and not stopping():
             try:
                 popped = await client.blpop([key], timeout=layer.block_timeout)
             except RedisError as exc:

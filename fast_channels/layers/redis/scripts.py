@@ -16,10 +16,12 @@ from typing import Any
 from redis.commands.core import AsyncScript
 
 _PRELUDE = """
+-- A malformed frame never expires here: the receiver pops it and counts it undecodable.
 local function parse(frame)
   local a = string.find(frame, '\\n', 1, true)
-  local b = string.find(frame, '\\n', a + 1, true)
-  return tonumber(string.sub(frame, 1, a - 1)), string.sub(frame, a + 1, b - 1)
+  local b = a and string.find(frame, '\\n', a + 1, true)
+  if not b then return math.huge, '' end
+  return tonumber(string.sub(frame, 1, a - 1)) or math.huge, string.sub(frame, a + 1, b - 1)
 end
 
 local function count_targets(counts, targets)
