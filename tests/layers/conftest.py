@@ -56,7 +56,7 @@ async def _redis_pubsub(
 LAYER_KINDS: list[LayerKind] = [
     LayerKind("inmemory", _in_memory, {"send_to_unreceived", "channel_full"}),
     LayerKind("redis", _redis, {"send_to_unreceived", "channel_full"}),
-    # redis_pubsub joins with the pub/sub layer
+    LayerKind("redis_pubsub", _redis_pubsub, set()),
 ]
 
 

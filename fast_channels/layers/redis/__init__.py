@@ -1,3 +1,4 @@
 from fast_channels.layers.redis.core import RedisChannelLayer
+from fast_channels.layers.redis.pubsub import RedisPubSubChannelLayer
 
-__all__ = ["RedisChannelLayer"]
+__all__ = ["RedisChannelLayer", "RedisPubSubChannelLayer"]

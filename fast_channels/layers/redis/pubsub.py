@@ -1,0 +1,220 @@
+"""RedisPubSubChannelLayer: low latency over Redis PUBLISH/SUBSCRIBE, at most once.
+
+Each layer instance subscribes, on one connection per host, to one channel for all its
+process-local channels (`P:p:<process>`), one per group with a local member (`P:g:<group>`)
+and one per plain channel it receives on (`P:ch:<name>`). `send` and `group_send` are one
+PUBLISH; the receiving process fans a group message out to its local members.
+
+Semantics (documented, and why the contract suite skips two capabilities): a message sent to
+a channel nobody is subscribed to, or published while a subscriber is disconnected from Redis,
+is lost; `send` never raises ChannelFull. Local buffers hold at most `capacity` messages per
+channel; overflow is dropped and counted (`reason="channel_full"`). A local membership of a
+channel nobody received on for `group_expiry` lapses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Callable
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from fast_channels.layers.buffer import Delivery
+from fast_channels.layers.redis.common import RedisLayerBase, logger
+from fast_channels.layers.redis.envelope import make_frame
+from fast_channels.layers.redis.receiver import stopping
+from fast_channels.layers.redis.subscriber import ShardSubscriber
+
+Callback = Callable[[], Any]
+
+
+class RedisPubSubChannelLayer(RedisLayerBase):
+    def __init__(
+        self,
+        *args: Any,
+        on_disconnect: Callback | None = None,
+        on_reconnect: Callback | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        for name, callback in (("on_disconnect", on_disconnect), ("on_reconnect", on_reconnect)):
+            if callback is not None and not callable(callback):
+                raise TypeError(f"{name} must be a callable, got {callback!r}")
+        self.on_disconnect = on_disconnect
+        self.on_reconnect = on_reconnect
+        self._subscribers: dict[int, ShardSubscriber] = {}
+        self._routes: dict[bytes, tuple[str, str]] = {}  # subscribed name -> (kind, target)
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # -- names -----------------------------------------------------------------------------
+
+    def _subscription(self, kind: str, target: str) -> tuple[int, bytes]:
+        name = f"{self.prefix}:{kind}:{target}".encode()
+        self._routes[name] = (kind, target)
+        return self.shards.index(target), name
+
+    def _subscriber(self, index: int) -> ShardSubscriber:
+        subscriber = self._subscribers.get(index)
+        if subscriber is None:
+            subscriber = self._subscribers[index] = ShardSubscriber(self, index)
+        return subscriber
+
+    async def _subscribe(self, kind: str, target: str) -> None:
+        index, name = self._subscription(kind, target)
+        subscriber = self._subscriber(index)
+        if subscriber.is_subscribed(name):
+            return
+        try:
+            await subscriber.subscribe(name)
+        except RedisError as exc:
+            self._count_error("subscribe", exc)
+            raise
+
+    async def _unsubscribe(self, kind: str, target: str) -> None:
+        index, name = self._subscription(kind, target)
+        del self._routes[name]
+        await self._subscriber(index).unsubscribe(name)
+
+    def _require_receivable(self, channel: str) -> None:
+        process = self.process_of(channel)
+        if process is not None and process != self.process_id:
+            raise ValueError(
+                f"Channel {channel!r} belongs to another layer instance: this one receives "
+                f"only on channels it made with new_channel() (process id {self.process_id!r})"
+            )
+
+    # -- send / receive --------------------------------------------------------------------
+
+    async def new_channel(self, prefix: str = "specific") -> str:
+        channel = await super().new_channel(prefix)
+        await self._subscribe("p", self.process_id)
+        return channel
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        self.require_valid_channel_name(channel)
+        self.require_valid_message(message)
+        payload, sent_at = self.codec.encode(message, "send", channel)
+        process = self.process_of(channel)
+        if process is None:
+            index, name = self.shards.index(channel), f"{self.prefix}:ch:{channel}"
+            frame = make_frame(sent_at + self.expiry, "", payload)
+        else:
+            index, name = self.shards.index(process), f"{self.prefix}:p:{process}"
+            frame = make_frame(sent_at + self.expiry, channel, payload)
+        await self._publish("send", index, name, frame)
+
+    async def _publish(self, op: str, index: int, name: str, frame: bytes) -> None:
+        try:
+            await self.shards.client(index).publish(name, frame)
+        except RedisError as exc:
+            self._count_error(op, exc)
+            raise
+        self.metrics.sent(op)
+
+    async def receive_delivery(self, channel: str) -> Delivery:
+        self.require_valid_channel_name(channel, receive=True)
+        self._require_receivable(channel)
+        local = self._local.get(channel) or self._local_channel(channel)
+        if self.process_of(channel) is None:
+            await self._subscribe("ch", channel)
+        else:
+            await self._subscribe("p", self.process_id)
+        return await self._get(local)
+
+    def _on_message(self, name: bytes, frame: bytes) -> None:
+        route = self._routes.get(name)
+        if route is None:
+            return  # a message that crossed our UNSUBSCRIBE
+        decoded = self._decode_frame(frame, time.time())
+        if decoded is None:
+            return
+        message, expires_at, targets = decoded
+        kind, target = route
+        if kind == "p":
+            self._fan_out(message, expires_at, targets.decode().split(" "))
+        elif kind == "g":
+            members = self._groups.get(target)
+            if members:
+                self.metrics.fanout.observe(self._fan_out(message, expires_at, list(members)))
+        else:
+            self._fan_out(message, expires_at, (target,))
+
+    async def release_channel(self, channel: str) -> None:
+        for group in self._forget_channel(channel):
+            if group not in self._groups:
+                await self._unsubscribe("g", group)
+
+    # -- groups ----------------------------------------------------------------------------
+
+    async def group_add(self, group: str, channel: str) -> None:
+        self.require_valid_group_name(group)
+        self.require_valid_channel_name(channel)
+        self._require_receivable(channel)
+        self._local_channel(channel)
+        self._add_member(group, channel)
+        self._ensure_sweeper()
+        await self._subscribe("g", group)
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        self.require_valid_group_name(group)
+        self.require_valid_channel_name(channel)
+        if self._remove_member(group, channel) and group not in self._groups:
+            await self._unsubscribe("g", group)
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        self.require_valid_group_name(group)
+        self.require_valid_message(message)
+        payload, sent_at = self.codec.encode(message, "group_send", group)
+        frame = make_frame(sent_at + self.expiry, "", payload)
+        await self._publish(
+            "group_send", self.shards.index(group), f"{self.prefix}:g:{group}", frame
+        )
+
+    def _ensure_sweeper(self) -> None:
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = self._spawn(self._sweep_periodically())
+
+    async def _sweep_periodically(self) -> None:
+        """Lapse memberships of channels nobody received on for group_expiry (leaks)."""
+        while not stopping():
+            await asyncio.sleep(self.group_expiry / 3)
+            now = time.monotonic()
+            for group, members in list(self._groups.items()):
+                for channel in list(members):
+                    local = self._local.get(channel)
+                    if local is None or (
+                        not local.buffer.has_receivers
+                        and now - local.buffer.last_active > self.group_expiry
+                    ):
+                        self._remove_member(group, channel)
+                if group not in self._groups:
+                    await self._unsubscribe("g", group)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def _callback(self, name: str) -> None:
+        callback = getattr(self, name)
+        if callback is None:
+            return
+        try:
+            result = callback()
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            logger.exception("fast_channels.layer.callback_failed", layer=self.alias, callback=name)
+
+    async def flush(self) -> None:
+        for kind, target in list(self._routes.values()):
+            if kind != "p":
+                await self._unsubscribe(kind, target)
+        self._forget_everything()
+
+    async def close(self) -> None:
+        await super().close()
+        for subscriber in self._subscribers.values():
+            await subscriber.close()
+        self._subscribers.clear()
+        self._routes.clear()
