@@ -17,6 +17,7 @@ import structlog
 
 from fast_channels.drain import drain_state
 from fast_channels.layers import channel_layers
+from fast_channels.layers.lifespan import close_layers
 from fast_channels.observability.endpoints import DEFAULT_CHECK_TIMEOUT, ObservabilityEndpoints
 
 logger = structlog.get_logger("fast_channels.service")
@@ -49,16 +50,6 @@ def add_observability_endpoints(
     )
     app.router.routes.extend(endpoints.routes(prefix))
     return endpoints
-
-
-async def close_layers() -> None:
-    """Close every registered layer (flushes pending work, closes Redis connections)."""
-    for alias, layer in channel_layers.items():
-        try:
-            async with asyncio.timeout(5.0):
-                await layer.close()
-        except Exception as error:
-            logger.warning("closing layer failed", layer=alias, error=repr(error))
 
 
 async def shutdown(drain_timeout: float | None = None) -> None:

@@ -23,6 +23,7 @@ from fast_channels.layers.redis.envelope import (
 )
 from fast_channels.layers.redis.serializers import EncryptionKey, registry
 from fast_channels.layers.redis.utils import HostSpec, decode_hosts
+from fast_channels.observability.logging import RateLimitedLog
 
 logger = structlog.get_logger("fast_channels.layers.redis")
 
@@ -37,24 +38,6 @@ class LocalChannel:
         self.capacity = capacity
         self.groups: set[str] = set()
         self.owned = owned  # made by new_channel(): kept until release_channel()
-
-
-class RateLimitedLog:
-    """At most one log line per interval; the lines in between are counted, not lost."""
-
-    def __init__(self, interval: float = 10.0) -> None:
-        self.interval = interval
-        self._next_at = 0.0
-        self._suppressed = 0
-
-    def warning(self, event: str, **fields: Any) -> None:
-        now = time.monotonic()
-        if now < self._next_at:
-            self._suppressed += 1
-            return
-        logger.warning(event, suppressed=self._suppressed, **fields)
-        self._suppressed = 0
-        self._next_at = now + self.interval
 
 
 class RedisLayerBase(BaseChannelLayer):
@@ -109,7 +92,7 @@ class RedisLayerBase(BaseChannelLayer):
         self._local: dict[str, LocalChannel] = {}
         self._groups: dict[str, set[str]] = {}  # local memberships: group -> channels
         self._tasks: set[asyncio.Task[None]] = set()
-        self._undecodable_log = RateLimitedLog()
+        self._undecodable_log = RateLimitedLog(logger, "fast_channels.layer.undecodable")
 
     # -- names -----------------------------------------------------------------------------
 
@@ -164,9 +147,7 @@ class RedisLayerBase(BaseChannelLayer):
             return self.codec.decode(payload), expires_at, targets
         except UndecodableMessage as exc:
             self.metrics.dropped("undecodable")
-            self._undecodable_log.warning(
-                "fast_channels.layer.undecodable", layer=self.alias, error=str(exc)
-            )
+            self._undecodable_log(layer=self.alias, error=str(exc))
             return None
 
     def _fan_out(self, decoded: Decoded, expires_at: float, channels: Iterable[str]) -> int:
@@ -254,6 +235,10 @@ class RedisLayerBase(BaseChannelLayer):
     def _count_error(self, op: str, exc: BaseException) -> None:
         self.metrics.redis_error(op)
         logger.warning("fast_channels.layer.redis_error", layer=self.alias, op=op, error=repr(exc))
+
+    async def ping(self) -> None:
+        """Every shard answers PING (within the socket timeout), or this raises."""
+        await asyncio.gather(*(client.ping() for client in self.shards.clients()))
 
     async def _delete_prefixed_keys(self) -> None:
         """Delete every key of this prefix on every shard, by SCAN (never KEYS)."""

@@ -23,6 +23,7 @@ from fast_channels.layers.redis.common import RedisLayerBase
 from fast_channels.layers.redis.envelope import make_frame
 from fast_channels.layers.redis.receiver import ProcessReceiver
 from fast_channels.layers.redis.scripts import Scripts
+from fast_channels.observability.tracing import producer_span
 
 
 class RedisChannelLayer(RedisLayerBase):
@@ -49,6 +50,10 @@ class RedisChannelLayer(RedisLayerBase):
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         self.require_valid_channel_name(channel)
         self.require_valid_message(message)
+        with producer_span("send", self.alias):
+            await self._send(channel, message)
+
+    async def _send(self, channel: str, message: dict[str, Any]) -> None:
         payload, sent_at = self.codec.encode(message, "send", channel)
         expires_at, capacity = sent_at + self.expiry, self.get_capacity(channel)
         client = self.shards.client(self.shard_of_channel(channel))
@@ -154,6 +159,10 @@ class RedisChannelLayer(RedisLayerBase):
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         self.require_valid_group_name(group)
         self.require_valid_message(message)
+        with producer_span("group_send", self.alias):
+            await self._group_send(group, message)
+
+    async def _group_send(self, group: str, message: dict[str, Any]) -> None:
         payload, sent_at = self.codec.encode(message, "group_send", group)
         args = [
             self.prefix,
@@ -221,6 +230,12 @@ class RedisChannelLayer(RedisLayerBase):
             await pipe.execute()
 
     # -- lifecycle -------------------------------------------------------------------------
+
+    async def refresh_backlog(self) -> None:
+        """The frames waiting in Redis for this process, into queue_depth{where="redis"}."""
+        queue_key, _ = self.process_keys(self.process_id)
+        client = self.shards.client(self.shards.index(self.process_id))
+        self.metrics.redis_depth.set(await client.llen(queue_key))
 
     async def flush(self) -> None:
         try:

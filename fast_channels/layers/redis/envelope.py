@@ -18,6 +18,7 @@ from typing import Any
 
 from fast_channels.exceptions import MessageTooLarge
 from fast_channels.layers.redis.serializers import MessageSerializer
+from fast_channels.observability.tracing import current_traceparent
 
 SENT_AT = "__fc_ts"
 OP = "__fc_op"
@@ -26,7 +27,8 @@ TRACEPARENT = "__fc_tp"
 DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
 
 TraceparentProvider = Callable[[], str | None]
-_traceparent_provider: TraceparentProvider | None = None
+# The current span's W3C traceparent, or None when no OpenTelemetry SDK is configured.
+_traceparent_provider: TraceparentProvider | None = current_traceparent
 
 
 def set_traceparent_provider(provider: TraceparentProvider | None) -> None:

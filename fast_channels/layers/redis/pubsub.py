@@ -27,6 +27,7 @@ from fast_channels.layers.redis.common import RedisLayerBase, logger
 from fast_channels.layers.redis.envelope import make_frame
 from fast_channels.layers.redis.receiver import stopping
 from fast_channels.layers.redis.subscriber import ShardSubscriber
+from fast_channels.observability.tracing import producer_span
 
 Callback = Callable[[], Any]
 
@@ -96,6 +97,10 @@ class RedisPubSubChannelLayer(RedisLayerBase):
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         self.require_valid_channel_name(channel)
         self.require_valid_message(message)
+        with producer_span("send", self.alias):
+            await self._send(channel, message)
+
+    async def _send(self, channel: str, message: dict[str, Any]) -> None:
         payload, sent_at = self.codec.encode(message, "send", channel)
         process = self.process_of(channel)
         if process is None:
@@ -167,11 +172,12 @@ class RedisPubSubChannelLayer(RedisLayerBase):
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         self.require_valid_group_name(group)
         self.require_valid_message(message)
-        payload, sent_at = self.codec.encode(message, "group_send", group)
-        frame = make_frame(sent_at + self.expiry, "", payload)
-        await self._publish(
-            "group_send", self.shards.index(group), f"{self.prefix}:g:{group}", frame
-        )
+        with producer_span("group_send", self.alias):
+            payload, sent_at = self.codec.encode(message, "group_send", group)
+            frame = make_frame(sent_at + self.expiry, "", payload)
+            await self._publish(
+                "group_send", self.shards.index(group), f"{self.prefix}:g:{group}", frame
+            )
 
     def _ensure_sweeper(self) -> None:
         if self._sweeper is None or self._sweeper.done():
