@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from starlette.routing import WebSocketRoute
 
 from fast_channels import service
+from fast_channels.config import layer_from_env, redis_configured
 from fast_channels.demo.consumers import (
     MAX_MESSAGE_LENGTH,
     ChatConsumer,
@@ -62,7 +63,10 @@ def create_app(
     step_delay: float = DEFAULT_STEP_DELAY,
 ) -> FastAPI:
     """The demo app; `worker` defaults to in-process for in-memory, external for Redis."""
-    layer = make_layer(redis_url)  # now, so a bad --redis-url fails before the server starts
+    from_env = redis_url is None and redis_configured()
+    # Built now, so a bad --redis-url fails before the server starts. Under the Helm chart the
+    # layer comes from FAST_CHANNELS_* variables and every pod runs its own job worker.
+    layer = layer_from_env() if from_env else make_layer(redis_url)
     mode: WorkerMode = worker or ("external" if redis_url else "in-process")
     if mode == "external" and redis_url is None:
         raise ValueError("An external worker needs a Redis layer: pass redis_url")
@@ -84,7 +88,7 @@ def create_app(
 
     app = FastAPI(title="fast_channels demo", lifespan=service.lifespan(lifespan))
     info = {
-        "layer": "redis" if redis_url else "in-memory",
+        "layer": "redis" if redis_url or from_env else "in-memory",
         "worker": mode,
         "jobs_channel": JOBS_CHANNEL,
     }

@@ -1,0 +1,74 @@
+"""A channel layer built from environment variables (the Helm chart sets them)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from fast_channels.layers import BaseChannelLayer, InMemoryChannelLayer
+
+ENV_LAYER = "FAST_CHANNELS_LAYER"
+ENV_URL = "FAST_CHANNELS_REDIS_URL"
+ENV_PASSWORD = "FAST_CHANNELS_REDIS_PASSWORD"
+ENV_SENTINELS = "FAST_CHANNELS_REDIS_SENTINELS"
+ENV_MASTER_NAME = "FAST_CHANNELS_REDIS_MASTER_NAME"
+ENV_CLUSTER = "FAST_CHANNELS_REDIS_CLUSTER"
+ENV_TLS_CA_FILE = "FAST_CHANNELS_REDIS_TLS_CA_FILE"
+ENV_PREFIX = "FAST_CHANNELS_REDIS_PREFIX"
+
+LAYER_KINDS = ("memory", "redis", "redis_pubsub")
+
+
+def _redis_host(env: Mapping[str, str]) -> dict[str, Any]:
+    """One `hosts` entry: a URL or Sentinel addresses, plus password and CA from their own
+    variables so the secret never has to sit inside a URL."""
+    extra: dict[str, Any] = {}
+    if env.get(ENV_PASSWORD):
+        extra["password"] = env[ENV_PASSWORD]
+    if env.get(ENV_TLS_CA_FILE):
+        extra["ssl_ca_certs"] = env[ENV_TLS_CA_FILE]
+    if env.get(ENV_SENTINELS):
+        if not env.get(ENV_MASTER_NAME):
+            raise ValueError(f"{ENV_SENTINELS} is set, so {ENV_MASTER_NAME} must be too")
+        sentinels = [address.strip() for address in env[ENV_SENTINELS].split(",") if address]
+        sentinel_kwargs = {"password": extra["password"]} if "password" in extra else {}
+        return {
+            "sentinels": sentinels,
+            "master_name": env[ENV_MASTER_NAME],
+            "sentinel_kwargs": sentinel_kwargs,
+            **extra,
+        }
+    if not env.get(ENV_URL):
+        raise ValueError(f"A Redis layer needs {ENV_URL} (or {ENV_SENTINELS})")
+    return {"address": env[ENV_URL], **extra}
+
+
+def redis_configured(env: Mapping[str, str] | None = None) -> bool:
+    """True when the environment names a Redis (URL or Sentinel) for the layer."""
+    env = os.environ if env is None else env
+    return bool(env.get(ENV_URL) or env.get(ENV_SENTINELS))
+
+
+def layer_from_env(env: Mapping[str, str] | None = None) -> BaseChannelLayer:
+    """`FAST_CHANNELS_LAYER` = memory | redis | redis_pubsub; memory when unset and no Redis URL
+    or Sentinel is given, redis when one is."""
+    env = os.environ if env is None else env
+    kind = env.get(ENV_LAYER) or ("redis" if redis_configured(env) else "memory")
+    if kind not in LAYER_KINDS:
+        raise ValueError(f"{ENV_LAYER} must be one of {', '.join(LAYER_KINDS)}, got {kind!r}")
+    if kind == "memory":
+        return InMemoryChannelLayer()
+    if env.get(ENV_CLUSTER, "").lower() in ("1", "true", "yes"):
+        raise ValueError(
+            f"{ENV_CLUSTER}=true: Redis Cluster is not supported by this version's layers; "
+            "use one Redis (or Sentinel) for the channel layer"
+        )
+    from fast_channels.layers.redis import RedisChannelLayer, RedisPubSubChannelLayer
+
+    options: dict[str, Any] = {"hosts": [_redis_host(env)]}
+    if env.get(ENV_PREFIX):
+        options["prefix"] = env[ENV_PREFIX]
+    if kind == "redis":
+        return RedisChannelLayer(**options)
+    return RedisPubSubChannelLayer(**options)
