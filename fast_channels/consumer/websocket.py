@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import structlog
 
 from fast_channels.consumer.base import AsyncConsumer
+from fast_channels.consumer.ratelimit import TokenBucket
 from fast_channels.drain import drain_state
 from fast_channels.exceptions import (
     AcceptConnection,
@@ -25,6 +26,7 @@ CLOSE_NORMAL = 1000
 CLOSE_UNSUPPORTED_DATA = 1003
 CLOSE_ABNORMAL = 1006
 CLOSE_INVALID_PAYLOAD = 1007
+CLOSE_POLICY_VIOLATION = 1008
 CLOSE_MESSAGE_TOO_BIG = 1009
 CLOSE_INTERNAL_ERROR = 1011
 
@@ -35,6 +37,10 @@ class AsyncWebsocketConsumer(AsyncConsumer):
     groups: list[str] = []
     # Frames larger than this many bytes close the socket with 1009; None disables the check.
     max_frame_size: ClassVar[int | None] = 1024 * 1024
+    # Inbound frames allowed per `rate_limit_period` seconds per connection (a token bucket:
+    # bursts up to this many); more closes the socket with 1008. None disables the limit.
+    rate_limit_messages: ClassVar[int | None] = None
+    rate_limit_period: ClassVar[float] = 1.0
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -44,10 +50,17 @@ class AsyncWebsocketConsumer(AsyncConsumer):
         self._close_code: int | None = None
         self._disconnect_done = False
         self._connected_at = 0.0
+        self._rate_limit: TokenBucket | None = None
+        self._new_rate_limit()  # validates the options: as_asgi() fails at mount time
 
     # -- ASGI events -----------------------------------------------------------------------
 
+    def _new_rate_limit(self) -> None:
+        if self.rate_limit_messages is not None:
+            self._rate_limit = TokenBucket(self.rate_limit_messages, self.rate_limit_period)
+
     async def websocket_connect(self, message: Message) -> None:
+        self._new_rate_limit()  # per connection: a mounted instance serves copies of itself
         if drain_state.draining:
             # This process is shutting down: refuse, the client retries on another replica.
             await self.close()
@@ -72,6 +85,10 @@ class AsyncWebsocketConsumer(AsyncConsumer):
         if self.max_frame_size is not None and size > self.max_frame_size:
             logger.info("frame too large", consumer=type(self).__name__, size=size)
             await self.close(CLOSE_MESSAGE_TOO_BIG, "frame too large")
+            return
+        if self._rate_limit is not None and not self._rate_limit.allow():
+            logger.info("inbound rate limit exceeded", consumer=type(self).__name__)
+            await self.close(CLOSE_POLICY_VIOLATION, "rate limit exceeded")
             return
         if text is not None:
             await self.receive(text_data=text)
