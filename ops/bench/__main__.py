@@ -1,0 +1,55 @@
+"""python -m ops.bench [--quick] [--scenarios a,b] [--out DIR] [--setup] [--ours-only]"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ops.bench import harness, plan, report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ops.bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, one run each (< 1 min)")
+    parser.add_argument("--scenarios", help="comma-separated scenario ids (default: all)")
+    parser.add_argument("--out", type=Path, default=plan.HERE / "results")
+    parser.add_argument("--setup", action="store_true", help="create the peer venvs if missing")
+    parser.add_argument("--ours-only", action="store_true", help="skip the peers entirely")
+    parser.add_argument("--list", action="store_true", help="list scenario ids and exit")
+    args = parser.parse_args(argv)
+
+    scenarios = plan.scenarios(args.quick)
+    if args.list:
+        print("\n".join(s.id for s in scenarios))
+        return 0
+    only = set(args.scenarios.split(",")) if args.scenarios else None
+    unknown = (only or set()) - {s.id for s in scenarios}
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    peers = {} if args.ours_only else harness.ensure_peer_venvs(create=args.setup)
+    started = time.perf_counter()
+    results = harness.run_plan(scenarios, only, peers)
+    results["machine"] = _machine()
+    results["quick"] = args.quick
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    table = report.markdown(results, scenarios)
+    (args.out / "results.md").write_text(table)
+    report.plot(results, args.out / "latency_vs_group_size.png")
+    print(table)
+    return 0
+
+
+def _machine() -> dict[str, str]:
+    cpus = subprocess.run(["nproc"], capture_output=True, text=True, check=False).stdout.strip()
+    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": cpus}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

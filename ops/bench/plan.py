@@ -1,0 +1,178 @@
+"""What runs: implementations (which venv, which layer kind) and scenarios with their sizes.
+
+Sizes are chosen so the full run stays under ~20 minutes on a 2-core machine: the slowest peer
+(fast-channels 1.1.0's queue layer) needs ~15 s for 20,000 point-to-point messages.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+VENVS = HERE / ".venvs"
+REPO = HERE.parent.parent
+
+
+@dataclass(frozen=True)
+class Impl:
+    name: str  # our label, e.g. "ours-queue"
+    module: str  # worker adapter: impl_<module>.py ("raw" and "bare" have none)
+    kind: str  # queue | pubsub | memory
+    venv: str | None  # None: the project venv; else ops/bench/.venvs/<venv>
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def python(self) -> Path:
+        if self.venv is None:
+            return Path(sys.executable)  # the project venv running the harness
+        return VENVS / self.venv / "bin" / "python"
+
+
+OURS_QUEUE = Impl("ours-queue", "ours", "queue", None)
+OURS_PUBSUB = Impl("ours-pubsub", "ours", "pubsub", None)
+OURS_MEMORY = Impl("ours-memory", "ours", "memory", None)
+FC_QUEUE = Impl("fc-queue", "fc", "queue", "peer-fc")
+FC_PUBSUB = Impl("fc-pubsub", "fc", "pubsub", "peer-fc")
+FC_MEMORY = Impl("fc-memory", "fc", "memory", "peer-fc")
+CR_QUEUE = Impl("cr-queue", "cr", "queue", "peer-cr")
+CR_PUBSUB = Impl("cr-pubsub", "cr", "pubsub", "peer-cr")
+BARE = Impl("bare", "bare", "-", None)
+RAW = Impl("raw", "raw", "-", None)
+OURS_QUEUE_NO_METRICS = Impl(
+    "ours-queue-nometrics", "ours", "queue", None, {"FAST_CHANNELS_METRICS": "0"}
+)
+
+LAYERS = [OURS_QUEUE, OURS_PUBSUB, FC_QUEUE, FC_PUBSUB, CR_QUEUE, CR_PUBSUB]
+SERVERS = [BARE, OURS_MEMORY, OURS_QUEUE, OURS_PUBSUB, FC_MEMORY, FC_QUEUE, FC_PUBSUB]
+
+# Who is compared with whom: our implementation -> (fast-channels 1.1.0, channels-redis 4.3.0).
+PEERS = {
+    "ours-queue": ("fc-queue", "cr-queue"),
+    "ours-pubsub": ("fc-pubsub", "cr-pubsub"),
+    "ours-memory": ("fc-memory", None),
+}
+
+GROUP_SIZES = [10, 100, 1000, 10000]
+# Messages per fan-out run: ~10^4..10^5 deliveries, fewer messages as the group grows.
+FANOUT_MESSAGES = {10: 1000, 100: 300, 1000: 50, 10000: 10}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    id: str
+    worker: str  # the worker scenario function
+    impls: list[Impl]
+    params: dict[str, Any]
+    metrics: list[str]  # the figures the table shows, first one is the headline
+
+
+def scenarios(quick: bool) -> list[Scenario]:
+    timeout = 10.0 if quick else 30.0
+    repeat = 1 if quick else 3
+    sizes = [100] if quick else GROUP_SIZES
+    lat = ["rate", "p50_ms", "p99_ms"]
+    plan = [
+        Scenario(
+            "ceilings", "ceilings", [RAW], {"count": 2000 if quick else 20000, "repeat": repeat}, []
+        ),
+        Scenario(
+            "p2p", "p2p", LAYERS, {"messages": 1000 if quick else 20000, "timeout": timeout}, lat
+        ),
+        Scenario(
+            "p2p_100_senders",
+            "p2p",
+            LAYERS,
+            {"messages": 1000 if quick else 20000, "senders": 100, "timeout": timeout},
+            lat,
+        ),
+        Scenario(
+            "pingpong",
+            "pingpong",
+            LAYERS,
+            {"rounds": 100 if quick else 1000, "timeout": timeout},
+            ["rtt_p50_ms", "rtt_p99_ms"],
+        ),
+    ]
+    for instances in (1,) if quick else (1, 4):
+        for size in sizes:
+            messages = max(5, FANOUT_MESSAGES[size] // (10 if quick else 1))
+            plan.append(
+                Scenario(
+                    f"fanout_G{size}" + ("" if instances == 1 else f"_x{instances}"),
+                    "fanout",
+                    LAYERS,
+                    {
+                        "size": size,
+                        "messages": messages,
+                        "instances": instances,
+                        "timeout": timeout,
+                    },
+                    [*lat, "max_ms"],
+                )
+            )
+    plan += [
+        Scenario(
+            "many_groups",
+            "many_groups",
+            LAYERS,
+            {
+                "groups": 100 if quick else 1000,
+                "members": 5,
+                "sends": 500 if quick else 5000,
+                "timeout": timeout,
+            },
+            lat,
+        ),
+        Scenario(
+            "metrics_overhead_G1000",
+            "fanout",
+            [OURS_QUEUE, OURS_QUEUE_NO_METRICS],
+            {"size": 1000, "messages": 5 if quick else 50, "instances": 1, "timeout": timeout},
+            lat,
+        ),
+    ]
+    for size in (10,) if quick else (10, 1000):
+        for instances in (1,) if quick else (1, 4):
+            plan.append(
+                Scenario(
+                    f"commands_G{size}_x{instances}",
+                    "commands",
+                    LAYERS,
+                    {"size": size, "instances": instances, "sends": 10, "repeat": 1},
+                    ["client_commands", "all_commands"],
+                )
+            )
+    plan += [
+        Scenario(
+            "e2e_N1000",
+            "e2e",
+            SERVERS,
+            {"clients": 100 if quick else 1000, "messages": 5 if quick else 30, "timeout": timeout},
+            lat,
+        ),
+        Scenario(
+            "memory_idle",
+            "memory",
+            SERVERS,
+            {"connections": 200 if quick else 10000, "repeat": 1},
+            ["kb_per_connection"],
+        ),
+    ]
+    for scenario in plan:
+        scenario.params.setdefault("repeat", repeat)
+    if quick:  # under a minute: the cheap scenarios, the end-to-end ones against fc's queue only
+        skip = {
+            "p2p_100_senders",
+            "pingpong",
+            "many_groups",
+            "metrics_overhead_G1000",
+            "memory_idle",
+        }
+        plan = [s for s in plan if s.id not in skip]
+        for scenario in plan:
+            if scenario.worker == "e2e":
+                scenario.impls[:] = [BARE, OURS_QUEUE, FC_QUEUE]
+    return plan

@@ -1,0 +1,349 @@
+"""Medians of the runs, the ours/peer table with the issue's targets, and the plot."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+from ops.bench.plan import GROUP_SIZES, LAYERS, PEERS, Scenario
+
+LOWER_IS_BETTER = ("_ms", "kb_per_connection", "commands")
+LABELS = {
+    "rate": "msgs/s (deliveries/s)",
+    "p50_ms": "latency p50 ms",
+    "p99_ms": "latency p99 ms",
+    "max_ms": "latency max ms",
+    "rtt_p50_ms": "round trip p50 ms",
+    "rtt_p99_ms": "round trip p99 ms",
+    "kb_per_connection": "RSS KB per idle connection",
+    "client_commands": "client commands per group_send",
+    "all_commands": "all commands (incl. in Lua) per group_send",
+}
+
+
+def summarize(entry: dict[str, Any]) -> dict[str, Any] | None:
+    """Median of every numeric figure over the runs; losses summed, never medianed away."""
+    runs = entry.get("runs")
+    if not runs:
+        return None
+    keys = {k for run in runs for k, v in run.items() if isinstance(v, (int, float))}
+    summary: dict[str, Any] = {
+        k: statistics.median(run[k] for run in runs if k in run) for k in keys
+    }
+    for key in ("lost", "expected", "delivered", "duplicates", "send_errors", "receive_errors"):
+        summary[key] = sum(run.get(key, 0) for run in runs)
+    errors: dict[str, int] = {}
+    for run in runs:
+        for name, count in run.get("errors", {}).items():
+            errors[name] = errors.get(name, 0) + count
+    summary["errors"] = errors
+    summary["runs"] = len(runs)
+    return summary
+
+
+def _get(results: dict[str, Any], scenario: str, impl: str) -> dict[str, Any] | None:
+    entry = results["scenarios"].get(scenario, {}).get("impls", {}).get(impl)
+    return summarize(entry) if entry else None
+
+
+def _status(results: dict[str, Any], scenario: str, impl: str) -> str | None:
+    entry = results["scenarios"].get(scenario, {}).get("impls", {}).get(impl) or {}
+    return entry.get("skipped") or entry.get("error")
+
+
+def fmt(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def ratio(ours: float | None, peer: float | None) -> float | None:
+    if ours is None or peer is None or not peer or math.isnan(ours) or math.isnan(peer):
+        return None
+    return ours / peer
+
+
+def ceilings(results: dict[str, Any]) -> dict[str, float]:
+    entry = results["scenarios"].get("ceilings", {})
+    found: dict[str, float] = dict(entry.get("redis_benchmark", {}))
+    raw = summarize(entry.get("impls", {}).get("raw", {}))
+    if raw:
+        for key in ("lpush_awaited", "lpush_pipelined_100", "publish_awaited"):
+            found[key] = raw[key]
+    bare = _get(results, "e2e_N1000", "bare")
+    if bare:
+        found["e2e_bare_rate"] = bare["rate"]
+    memory = _get(results, "memory_idle", "bare")
+    if memory:
+        found["bare_kb_per_connection"] = memory["kb_per_connection"]
+    return found
+
+
+# (our impl, scenario prefix, figure) -> (versus, bound, at most?): the issue's ratio targets.
+# "fc" is ours/fast-channels 1.1.0; a ceiling name is ours/that ceiling from the same run.
+TARGETS: list[tuple[str, str, str, str, float, bool]] = [
+    ("ours-queue", "p2p", "rate", "fc", 5, False),
+    ("ours-queue", "p2p", "rate", "lpush_awaited", 0.8, False),
+    ("ours-queue", "p2p_100_senders", "rate", "fc", 20, False),
+    ("ours-queue", "pingpong", "rtt_p50_ms", "fc", 0.5, True),
+    ("ours-queue", "fanout_G1000", "rate", "fc", 5, False),
+    ("ours-queue", "fanout_G1000", "p99_ms", "fc", 0.2, True),
+    ("ours-queue", "many_groups", "rate", "fc", 5, False),
+    ("ours-pubsub", "fanout", "rate", "fc", 1.5, False),
+    ("ours-pubsub", "many_groups", "rate", "fc", 1.5, False),
+    ("ours-pubsub", "p2p", "rate", "publish_awaited", 0.9, False),
+    ("*", "e2e", "rate", "e2e_bare_rate", 0.5, False),
+]
+
+
+def _applies(rule_impl: str, rule_scenario: str, impl: str, scenario: str) -> bool:
+    if rule_impl not in ("*", impl):
+        return False
+    exact = rule_scenario in ("p2p", "fanout_G1000", "pingpong", "many_groups")
+    return scenario == rule_scenario if exact else scenario.startswith(rule_scenario)
+
+
+def _check(label: str, value: float, bound: float, at_most: bool) -> str:
+    ok = value <= bound if at_most else value >= bound
+    return f"{label} {'<=' if at_most else '>='} {bound:g}x {'✅' if ok else '❌'}"
+
+
+def target(
+    scenario: str,
+    impl: str,
+    metric: str,
+    ours: float,
+    ratios: dict[str, float | None],
+    ceil: dict[str, float],
+) -> str:
+    """The issue's targets for this figure and whether the run met them (✅ / ❌)."""
+    checks = []
+    if ratios.get("cr") is not None and metric in ("rate", "p99_ms", "rtt_p50_ms"):
+        checks.append(_check("cr", ratios["cr"], 1.0, metric.endswith(LOWER_IS_BETTER)))
+    for rule_impl, rule_scenario, figure, versus, bound, at_most in TARGETS:
+        if figure != metric or not _applies(rule_impl, rule_scenario, impl, scenario):
+            continue
+        value = ratios.get(versus) if versus == "fc" else None
+        if versus in ceil:
+            value = ours / ceil[versus]
+        if value is not None:
+            checks.append(_check(versus, value, bound, at_most))
+    if scenario == "memory_idle" and "bare_kb_per_connection" in ceil:
+        over = ours - ceil["bare_kb_per_connection"]
+        checks.append(f"bare +{over:.1f} KB <= 5 {'✅' if over <= 5 else '❌'}")
+    return "; ".join(checks)
+
+
+def main_rows(results: dict[str, Any], plan: list[Scenario]) -> list[list[str]]:
+    ceil = ceilings(results)
+    rows = []
+    for scenario in plan:
+        if scenario.id == "ceilings" or scenario.id.startswith(("commands", "metrics_")):
+            continue
+        for impl, (fc, cr) in PEERS.items():
+            if impl not in {i.name for i in scenario.impls}:
+                continue
+            ours = _get(results, scenario.id, impl)
+            if ours is None:
+                why = _status(results, scenario.id, impl)
+                if why:
+                    rows.append([scenario.id, impl, "-", f"not run: {why}"] + [""] * 6)
+                continue
+            peer_fc = _get(results, scenario.id, fc) if fc else None
+            peer_cr = _get(results, scenario.id, cr) if cr else None
+            for metric in scenario.metrics:
+                o = ours.get(metric)
+                f = peer_fc.get(metric) if peer_fc else None
+                c = peer_cr.get(metric) if peer_cr else None
+                r_fc, r_cr = ratio(o, f), ratio(o, c)
+                lost = "/".join(
+                    "-" if s is None else f"{s['lost']}" for s in (ours, peer_fc, peer_cr)
+                )
+                rows.append(
+                    [
+                        scenario.id,
+                        impl.removeprefix("ours-"),
+                        LABELS.get(metric, metric),
+                        fmt(o),
+                        fmt(f),
+                        fmt(r_fc),
+                        fmt(c),
+                        fmt(r_cr),
+                        target(scenario.id, impl, metric, o, {"fc": r_fc, "cr": r_cr}, ceil)
+                        if o is not None
+                        else "",
+                        lost if metric == scenario.metrics[0] else "",
+                    ]
+                )
+    return rows
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def commands_rows(results: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for scenario_id, entry in results["scenarios"].items():
+        if not scenario_id.startswith("commands"):
+            continue
+        for impl in [i.name for i in LAYERS]:
+            summary = summarize(entry["impls"].get(impl, {}))
+            if not summary:
+                continue
+            run = entry["impls"][impl]["runs"][0]
+            detail = ", ".join(f"{k} {v:g}" for k, v in run["client_by_command"].items())
+            rows.append(
+                [
+                    scenario_id,
+                    impl,
+                    fmt(summary["client_commands"]),
+                    detail,
+                    fmt(summary["all_commands"]),
+                ]
+            )
+    return rows
+
+
+def losses(results: dict[str, Any]) -> list[str]:
+    found = []
+    for scenario_id, entry in results["scenarios"].items():
+        for impl, data in entry.get("impls", {}).items():
+            summary = summarize(data)
+            if summary and (summary["lost"] or summary["duplicates"] or summary["errors"]):
+                errors = ", ".join(f"{k} x{v}" for k, v in sorted(summary["errors"].items()))
+                found.append(
+                    f"- {scenario_id} / {impl}: {summary['lost']} of {summary['expected']} not "
+                    f"delivered within the time bound, {summary['duplicates']} duplicates, "
+                    f"errors: {errors or 'none'} (over {summary['runs']} runs)"
+                )
+            elif "error" in data:
+                found.append(f"- {scenario_id} / {impl}: ERROR {data['error']}")
+    return found
+
+
+QUICK_NOTE = "Quick run (one run each, small sizes: not for comparison)."
+FULL_NOTE = "Full run: every figure is the median of 3 runs unless noted."
+
+
+def markdown(results: dict[str, Any], plan: list[Scenario]) -> str:
+    ceil = ceilings(results)
+    kind = QUICK_NOTE if results.get("quick") else FULL_NOTE
+    out = [
+        "# Benchmark results\n",
+        f"{kind} "
+        f"Redis {results['redis_version']} on 127.0.0.1, {results['machine']['cpus']} CPUs, "
+        f"Python {results['machine']['python']}; the run took {results['seconds']:.0f} s. "
+        "Method and caveats: [ops/bench/README.md](../README.md).\n",
+        "## Ceilings (same Redis, same run)\n",
+        table(
+            ["ceiling", "ops/s"], [[k, fmt(v)] for k, v in sorted(ceil.items()) if "kb" not in k]
+        ),
+        "## Ours vs the peers\n",
+        "`fc` = fast-channels 1.1.0, `cr` = channels-redis 4.3.0 (same layer kind as the row); "
+        "ratio = ours / peer (for latency and memory, lower is better). `lost` = messages not "
+        "delivered within the time bound, summed over the runs, ours/fc/cr.\n",
+        table(
+            [
+                "scenario",
+                "layer",
+                "figure",
+                "ours",
+                "fc",
+                "ours/fc",
+                "cr",
+                "ours/cr",
+                "target (issue 7)",
+                "lost",
+            ],
+            main_rows(results, plan),
+        ),
+        "## Redis commands per group_send\n",
+        "Client-issued commands (from MONITOR: a pipeline counts each command; a Lua script "
+        "counts once) and all commands executed, including those inside Lua (`INFO "
+        "commandstats` delta), per group_send. `_x4`: members spread over 4 layer instances.\n",
+        table(
+            ["scenario", "impl", "client commands", "which", "all commands"], commands_rows(results)
+        ),
+    ]
+    with_metrics = _get(results, "metrics_overhead_G1000", "ours-queue")
+    without = _get(results, "metrics_overhead_G1000", "ours-queue-nometrics")
+    if with_metrics and without:
+        out += [
+            "## Instrumentation overhead (issue 4)\n",
+            table(
+                ["fan-out G=1000, queue layer", "deliveries/s", "p99 ms"],
+                [
+                    [
+                        "metrics on (default)",
+                        fmt(with_metrics["rate"]),
+                        fmt(with_metrics["p99_ms"]),
+                    ],
+                    ["FAST_CHANNELS_METRICS=0", fmt(without["rate"]), fmt(without["p99_ms"])],
+                    [
+                        "ratio on/off",
+                        fmt(ratio(with_metrics["rate"], without["rate"])),
+                        fmt(ratio(with_metrics["p99_ms"], without["p99_ms"])),
+                    ],
+                ],
+            ),
+        ]
+    lost = losses(results)
+    out += [
+        "## Losses\n",
+        "\n".join(lost) + "\n"
+        if lost
+        else "No message was lost, duplicated or refused in any run.\n",
+    ]
+    out += ["## Plot\n", "![latency and throughput vs group size](latency_vs_group_size.png)\n"]
+    return "\n".join(out)
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
+    styles = {"ours": "-", "fc": "--", "cr": ":"}
+    colors = {"queue": "tab:blue", "pubsub": "tab:orange"}
+    for impl in LAYERS:
+        points = [(size, _get(results, f"fanout_G{size}", impl.name)) for size in GROUP_SIZES]
+        points = [(size, s) for size, s in points if s]
+        if not points:
+            continue
+        xs = [size for size, _ in points]
+        owner = impl.name.split("-")[0]
+        kw = {
+            "linestyle": styles[owner],
+            "color": colors[impl.kind],
+            "marker": "o",
+            "linewidth": 2.4 if owner == "ours" else 1.4,
+            "label": impl.name,
+        }
+        for ax, key in zip(axes, ("p50_ms", "p99_ms", "rate"), strict=False):
+            ax.plot(xs, [s[key] for _, s in points], **kw)
+    titles = ("delivery latency p50 (ms)", "delivery latency p99 (ms)", "deliveries/s")
+    for ax, title in zip(axes, titles, strict=False):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("group size G (one process)")
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(
+        "Fan-out, one process: ours vs fast-channels 1.1.0 (fc) and channels-redis 4.3.0 (cr), "
+        "same Redis, medians"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

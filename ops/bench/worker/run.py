@@ -1,0 +1,100 @@
+"""One (implementation, scenario) in this interpreter's venv; prints one JSON line on stdout.
+
+Run as a script (python ops/bench/worker/run.py ...), never as `-m ops.bench...`: the repository
+root must not be on sys.path, or our fast_channels would shadow the peer's.
+Usage: run.py IMPL KIND SCENARIO REDIS_URL PARAMS_JSON
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import sys
+import time
+from typing import Any
+
+import scenarios
+import websocket
+from ceilings import redis_loops
+
+MARK = "BENCH-RESULT "
+
+
+async def _flush(url: str) -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(url)
+    await client.flushall()
+    await client.aclose()
+
+
+async def _one(
+    impl_name: str, kind: str, scenario: str, url: str, p: dict[str, Any], rep: int
+) -> dict[str, Any]:
+    if scenario == "ceilings":
+        return await redis_loops(url, p["count"])
+    if scenario == "e2e":
+        return await websocket.e2e(impl_name, kind, url, p["clients"], p["messages"], p["timeout"])
+    if scenario == "memory":
+        return await websocket.memory(impl_name, kind, url, p["connections"])
+    impl = importlib.import_module(f"impl_{impl_name}")
+    layers = scenarios.Layers(impl, kind, url, f"bench{rep}")
+    try:
+        if scenario == "p2p":
+            return await scenarios.p2p(layers, p["messages"], p.get("senders", 1), p["timeout"])
+        if scenario == "pingpong":
+            return await scenarios.pingpong(layers, p["rounds"], p["timeout"])
+        if scenario == "fanout":
+            return await scenarios.fanout(
+                layers, p["size"], p["messages"], p["instances"], p["timeout"]
+            )
+        if scenario == "many_groups":
+            return await scenarios.many_groups(
+                layers, p["groups"], p["members"], p["sends"], p["timeout"]
+            )
+        if scenario == "commands":
+            return await scenarios.commands(layers, url, p["size"], p["instances"], p["sends"])
+        raise ValueError(f"unknown scenario {scenario!r}")
+    finally:
+        await layers.close()
+
+
+async def main() -> None:
+    impl_name, kind, scenario, url, params = sys.argv[1:6]
+    p = json.loads(params)
+    if impl_name not in ("raw", "bare"):
+        why = importlib.import_module(f"impl_{impl_name}").available(kind)
+        if why:
+            print(MARK + json.dumps({"skipped": why}), flush=True)
+            return
+    runs = []
+    for rep in range(p.get("repeat", 3)):
+        await _flush(url)
+        started = time.perf_counter()
+        result = await _one(impl_name, kind, scenario, url, p, rep)
+        result["wall_seconds"] = round(time.perf_counter() - started, 3)
+        runs.append(result)
+        print(
+            f"  {impl_name}-{kind} {scenario} run {rep + 1}: {_brief(result)}",
+            file=sys.stderr,
+            flush=True,
+        )
+    print(MARK + json.dumps({"runs": runs}), flush=True)
+
+
+def _brief(result: dict[str, Any]) -> str:
+    keys = (
+        "rate",
+        "p50_ms",
+        "p99_ms",
+        "rtt_p50_ms",
+        "kb_per_connection",
+        "client_commands",
+        "lost",
+    )
+    return " ".join(f"{k}={result[k]:.4g}" for k in keys if isinstance(result.get(k), (int, float)))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
