@@ -48,7 +48,8 @@ def test_our_layers_deliver_everything_with_sane_figures(
         assert run["lost"] == 0
         assert run["duplicates"] == 0
         assert run["errors"] == {}
-        assert run["rate"] > 0 and math.isfinite(run["rate"])
+        assert run["rate"] > 0
+        assert math.isfinite(run["rate"])
         assert 0 <= run["p50_ms"] <= run["p99_ms"] <= run["max_ms"]
 
 
