@@ -21,6 +21,7 @@ from fast_channels.layers.redis.envelope import (
     UndecodableMessage,
     split_frame,
 )
+from fast_channels.layers.redis.pipeline import AutoPipeline
 from fast_channels.layers.redis.serializers import EncryptionKey, registry
 from fast_channels.layers.redis.utils import HostSpec, decode_hosts
 from fast_channels.observability.logging import RateLimitedLog
@@ -92,7 +93,17 @@ class RedisLayerBase(BaseChannelLayer):
         self._local: dict[str, LocalChannel] = {}
         self._groups: dict[str, set[str]] = {}  # local memberships: group -> channels
         self._tasks: set[asyncio.Task[None]] = set()
+        self._pipelines: dict[int, AutoPipeline] = {}
         self._undecodable_log = RateLimitedLog(logger, "fast_channels.layer.undecodable")
+
+    def batched(self, index: int) -> AutoPipeline:
+        """Shard `index`'s client behind automatic pipelining: concurrent sends share one round
+        trip (and one connection) instead of taking one each."""
+        client = self.shards.client(index)
+        pipeline = self._pipelines.get(index)
+        if pipeline is None or pipeline.client is not client:
+            pipeline = self._pipelines[index] = AutoPipeline(client)
+        return pipeline
 
     # -- names -----------------------------------------------------------------------------
 

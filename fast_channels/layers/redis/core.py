@@ -56,7 +56,7 @@ class RedisChannelLayer(RedisLayerBase):
     async def _send(self, channel: str, message: dict[str, Any]) -> None:
         payload, sent_at = self.codec.encode(message, "send", channel)
         expires_at, capacity = sent_at + self.expiry, self.get_capacity(channel)
-        client = self.shards.client(self.shard_of_channel(channel))
+        client = self.batched(self.shard_of_channel(channel))
         process = self.process_of(channel)
         try:
             if process is None:
@@ -186,7 +186,7 @@ class RedisChannelLayer(RedisLayerBase):
 
     async def _group_send_shard(self, index: int, keys: list[str], args: list[Any]) -> list[int]:
         try:
-            return await self.scripts.group_send(self.shards.client(index), keys, args)
+            return await self.scripts.group_send(self.batched(index), keys, args)
         except RedisError as exc:
             self._count_error("group_send", exc)
             raise

@@ -113,7 +113,7 @@ class RedisPubSubChannelLayer(RedisLayerBase):
 
     async def _publish(self, op: str, index: int, name: str, frame: bytes) -> None:
         try:
-            await self.shards.client(index).publish(name, frame)
+            await self.batched(index).execute_command("PUBLISH", name, frame)
         except RedisError as exc:
             self._count_error(op, exc)
             raise
