@@ -50,6 +50,8 @@ class BaseChannelLayer(ABC):
 
     def bind_alias(self, alias: str) -> None:
         """Called by the registry: the alias becomes the `layer` label of this layer's metrics."""
+        if alias != self.alias:
+            self.metrics.forget()
         self.alias = alias
         self.metrics = LayerInstruments(alias)
 

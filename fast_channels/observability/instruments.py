@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from typing import Any
@@ -49,23 +50,49 @@ def close_reason(code: int | None) -> str:
     return CLOSE_REASONS.get(code, "other")
 
 
+# Every label value the layers use, created at zero when a layer starts: a counter whose series
+# appears only at its first increment hides that increment from rate() and increase().
+OPS = ("send", "group_send")
+DROP_REASONS = ("expired", "channel_full", "undecodable", "released", "unknown_channel")
+REDIS_OPS = (
+    "send", "group_send", "group_add", "group_discard", "group_refresh", "receive",
+    "subscribe", "flush", "backlog",
+)  # fmt: skip
+RECONNECT_OPS = ("receive", "subscribe")
+
+
 class LayerInstruments:
     """The metrics of one layer alias."""
 
     def __init__(self, alias: str) -> None:
         self.alias = alias
-        self._sent = {op: _child(m.layer_messages_sent, alias, op) for op in ("send", "group_send")}
-        self._received = {
-            op: _child(m.layer_messages_received, alias, op) for op in ("send", "group_send")
-        }
-        self._latency = {
-            op: _child(m.layer_delivery_latency, alias, op) for op in ("send", "group_send")
-        }
-        self.fanout = _child(m.layer_group_send_fanout, alias)
-        self.groups = _child(m.layer_groups, alias)
-        self.group_members = _child(m.layer_group_members, alias)
-        self.local_depth = _child(m.layer_queue_depth, alias, "local")
-        self.redis_depth = _child(m.layer_queue_depth, alias, "redis")
+        self._made: list[tuple[Any, tuple[str, ...]]] = []
+        self._sent = {op: self._child(m.layer_messages_sent, op) for op in OPS}
+        self._received = {op: self._child(m.layer_messages_received, op) for op in OPS}
+        self._latency = {op: self._child(m.layer_delivery_latency, op) for op in OPS}
+        self._channel_full = {op: self._child(m.layer_channel_full, op) for op in OPS}
+        self._dropped = {r: self._child(m.layer_messages_dropped, r) for r in DROP_REASONS}
+        self._redis_errors = {op: self._child(m.layer_redis_errors, op) for op in REDIS_OPS}
+        self._reconnects = {op: self._child(m.layer_reconnects, op) for op in RECONNECT_OPS}
+        self.fanout = self._child(m.layer_group_send_fanout)
+        self.groups = self._child(m.layer_groups)
+        self.group_members = self._child(m.layer_group_members)
+        self.local_depth = self._child(m.layer_queue_depth, "local")
+        self.redis_depth = self._child(m.layer_queue_depth, "redis")
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        self._made.append((metric, (self.alias, *labels)))
+        return _child(metric, self.alias, *labels)
+
+    def forget(self) -> None:
+        """Remove this alias's series (a layer renamed by the registry must not linger under
+        its old name)."""
+        if not ENABLED:
+            return
+        for metric, labels in self._made:
+            # Already gone, e.g. removed by another instance with the same default alias.
+            with contextlib.suppress(KeyError):
+                metric.remove(*labels)
 
     def sent(self, op: str, count: int = 1) -> None:
         self._sent[op].inc(count)
@@ -77,16 +104,25 @@ class LayerInstruments:
             self._latency[op].observe(max(0.0, time.time() - sent_at))
 
     def channel_full(self, op: str, count: int = 1) -> None:
-        _child(m.layer_channel_full, self.alias, op).inc(count)
+        self._channel_full[op].inc(count)
 
     def dropped(self, reason: str, count: int = 1) -> None:
-        _child(m.layer_messages_dropped, self.alias, reason).inc(count)
+        child = self._dropped.get(reason)
+        if child is None:
+            child = self._dropped[reason] = self._child(m.layer_messages_dropped, reason)
+        child.inc(count)
 
     def redis_error(self, op: str) -> None:
-        _child(m.layer_redis_errors, self.alias, op).inc()
+        child = self._redis_errors.get(op)
+        if child is None:
+            child = self._redis_errors[op] = self._child(m.layer_redis_errors, op)
+        child.inc()
 
     def reconnect(self, op: str) -> None:
-        _child(m.layer_reconnects, self.alias, op).inc()
+        child = self._reconnects.get(op)
+        if child is None:
+            child = self._reconnects[op] = self._child(m.layer_reconnects, op)
+        child.inc()
 
 
 class ConsumerInstruments:

@@ -134,3 +134,48 @@ async def test_handler_duration_and_frame_counters(memory_layer: InMemoryChannel
     assert sample("fast_channels_websocket_messages_total", consumer="Gauged", direction="in") == (
         frames_in + 2
     )
+
+
+def test_registering_renames_the_series_and_leaves_no_phantom_layer() -> None:
+    layer = InMemoryChannelLayer()
+    assert (
+        REGISTRY.get_sample_value(
+            "fast_channels_layer_channel_full_total",
+            {"layer": "InMemoryChannelLayer", "op": "send"},
+        )
+        is not None
+    )
+    layer.bind_alias("renamed")
+    layers = {
+        sample.labels.get("layer")
+        for metric in REGISTRY.collect()
+        if metric.name.startswith("fast_channels_layer_")
+        for sample in metric.samples
+    }
+    assert "renamed" in layers
+    assert "InMemoryChannelLayer" not in layers
+
+
+def test_error_and_drop_counters_exist_at_zero_before_anything_happens() -> None:
+    layer = InMemoryChannelLayer()
+    layer.bind_alias("fresh")
+    for reason in ("expired", "channel_full", "undecodable", "released"):
+        assert (
+            REGISTRY.get_sample_value(
+                "fast_channels_layer_messages_dropped_total", {"layer": "fresh", "reason": reason}
+            )
+            == 0
+        )
+    for op in ("send", "group_send"):
+        assert (
+            REGISTRY.get_sample_value(
+                "fast_channels_layer_channel_full_total", {"layer": "fresh", "op": op}
+            )
+            == 0
+        )
+    assert (
+        REGISTRY.get_sample_value(
+            "fast_channels_layer_reconnects_total", {"layer": "fresh", "op": "receive"}
+        )
+        == 0
+    )
