@@ -8,13 +8,14 @@ not promise is skipped with the reason, never silently passed.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from fast_channels.layers import BaseChannelLayer, InMemoryChannelLayer
+from tests.support.sentinel import SentinelTopology
 
 LayerFactory = Callable[[pytest.FixtureRequest, dict[str, Any]], Awaitable[BaseChannelLayer]]
 
@@ -53,11 +54,45 @@ async def _redis_pubsub(
     return RedisPubSubChannelLayer(hosts=[server.url], **options)
 
 
+async def _redis_sentinel(
+    request: pytest.FixtureRequest, options: dict[str, Any]
+) -> BaseChannelLayer:
+    from fast_channels.layers.redis import RedisChannelLayer
+
+    topology = request.getfixturevalue("sentinel_topology")
+    options.setdefault("prefix", f"test-{uuid.uuid4().hex[:10]}")
+    return RedisChannelLayer(hosts=[topology.url], **options)
+
+
+async def _redis_pubsub_sentinel(
+    request: pytest.FixtureRequest, options: dict[str, Any]
+) -> BaseChannelLayer:
+    from fast_channels.layers.redis import RedisPubSubChannelLayer
+
+    topology = request.getfixturevalue("sentinel_topology")
+    options.setdefault("prefix", f"test-{uuid.uuid4().hex[:10]}")
+    return RedisPubSubChannelLayer(hosts=[topology.url], **options)
+
+
 LAYER_KINDS: list[LayerKind] = [
     LayerKind("inmemory", _in_memory, {"send_to_unreceived", "channel_full"}),
     LayerKind("redis", _redis, {"send_to_unreceived", "channel_full"}),
     LayerKind("redis_pubsub", _redis_pubsub, set()),
+    LayerKind("redis_sentinel", _redis_sentinel, {"send_to_unreceived", "channel_full"}),
+    LayerKind("redis_pubsub_sentinel", _redis_pubsub_sentinel, set()),
 ]
+
+
+@pytest.fixture(scope="session")
+def sentinel_topology() -> Iterator[SentinelTopology]:
+    """A master, a replica and three sentinels for the session; never failed over (the
+    failover tests start their own)."""
+    topology = SentinelTopology()
+    try:
+        topology.start()
+        yield topology
+    finally:
+        topology.cleanup()
 
 
 @dataclass

@@ -1,4 +1,7 @@
-"""Connections to the Redis shards: pools with timeouts, lazy clients per event loop, backoff."""
+"""Connections to the Redis shards: pools with timeouts, lazy clients per event loop, backoff.
+
+A shard is one Redis, a Sentinel-managed master, or a whole Redis Cluster (then the only shard).
+"""
 
 from __future__ import annotations
 
@@ -7,28 +10,90 @@ import random
 from typing import Any
 
 from redis import asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import SSLConnection
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.exceptions import ConnectionError, ReadOnlyError
 
-from fast_channels.layers.redis.utils import close_redis, consistent_hash
+from fast_channels.layers.redis.utils import close_redis, consistent_hash, is_cluster
+
+Client = aioredis.Redis | RedisCluster
+
+
+def single_retry() -> Retry:
+    """After a Redis restart every pooled connection is dead: retry a command once on a fresh
+    connection rather than fail it. Timeouts are not retried (no duplicates)."""
+    return Retry(NoBackoff(), 1, supported_errors=(ConnectionError,))
+
+
+def failover_retry() -> Retry:
+    """Ride over the moment a Sentinel switches masters: retry with backoff for ~0.6 s.
+
+    A ConnectionError makes the connection ask the sentinels for the master again; a
+    ReadOnlyError (the old master is now a replica) drops the connection the same way. The
+    seconds before the sentinels agree on a new master are longer than this on purpose: then
+    the command fails, the receive loops reconnect with their own backoff and count it.
+    """
+    return Retry(
+        ExponentialBackoff(cap=0.25, base=0.05),
+        4,
+        supported_errors=(ConnectionError, ReadOnlyError),
+    )
+
+
+def cluster_retry() -> Retry:
+    """Cluster-level retries (node down, slots moving) with short backoff; MOVED/ASK are
+    followed by redis-py without sleeping."""
+    return Retry(ExponentialBackoff(cap=0.5, base=0.05), 3)
 
 
 def create_pool(host: dict[str, Any], **defaults: Any) -> aioredis.ConnectionPool:
     """A connection pool for one decoded host; `defaults` (timeouts) yield to the host's own."""
     host = {**defaults, **host}
+    if is_cluster(host):
+        raise ValueError("A Redis Cluster has no single connection pool: use create_cluster()")
     if "address" in host:
         address = host.pop("address")
         return aioredis.ConnectionPool.from_url(address, **host)
     if "master_name" in host:
         master_name = host.pop("master_name")
         sentinels = host.pop("sentinels")
-        sentinel_kwargs = host.pop("sentinel_kwargs", None) or {}
+        sentinel_kwargs = dict(host.pop("sentinel_kwargs", None) or {})
         sentinel_kwargs.setdefault("socket_timeout", host.get("socket_timeout"))
+        sentinel_kwargs.setdefault("socket_connect_timeout", host.get("socket_connect_timeout"))
+        if "retry" not in defaults or host["retry"] is defaults["retry"]:
+            host["retry"] = failover_retry()
         manager = Sentinel(sentinels, sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
-        return SentinelConnectionPool(master_name, manager, **host)  # type: ignore[no-untyped-call]
+        return SentinelPool(master_name, manager, **host)
     return aioredis.ConnectionPool(**host)
+
+
+class SentinelPool(SentinelConnectionPool):
+    """A SentinelConnectionPool that also closes its connections to the sentinels."""
+
+    def __init__(self, master_name: str, manager: Sentinel, **kwargs: Any) -> None:
+        super().__init__(master_name, manager, **kwargs)  # type: ignore[no-untyped-call]
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        for sentinel in self.sentinel_manager.sentinels:
+            await sentinel.aclose()
+
+
+def create_cluster(host: dict[str, Any], **defaults: Any) -> RedisCluster:
+    """A RedisCluster client (slot map, MOVED/ASK, a pool per node) for one decoded host."""
+    host = {**defaults, **host}
+    del host["cluster"]
+    if "retry" not in defaults or host["retry"] is defaults["retry"]:
+        host["retry"] = cluster_retry()
+    if "startup_nodes" in host:
+        nodes = [ClusterNode(name, port) for name, port in host.pop("startup_nodes")]
+        return RedisCluster(startup_nodes=nodes, **host)
+    if "address" in host:
+        return RedisCluster.from_url(host.pop("address"), **host)
+    return RedisCluster(**host)
 
 
 class Shards:
@@ -39,20 +104,19 @@ class Shards:
     ) -> None:
         self.hosts = hosts
         self.size = len(hosts)
+        self.cluster = any(is_cluster(host) for host in hosts)  # then the only host
         self._defaults = {
             "socket_timeout": socket_timeout,
             "socket_connect_timeout": socket_connect_timeout,
-            # After a Redis restart every pooled connection is dead: retry a command once on a
-            # fresh connection rather than fail it. Timeouts are not retried (no duplicates).
-            "retry": Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
+            "retry": single_retry(),
         }
-        self._clients: list[aioredis.Redis | None] = [None] * self.size
+        self._clients: list[Client | None] = [None] * self.size
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def index(self, value: str) -> int:
         return consistent_hash(value, self.size)
 
-    def client(self, index: int) -> aioredis.Redis:
+    def client(self, index: int) -> Client:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             # Clients of a finished loop cannot be closed from here; they are dropped.
@@ -60,15 +124,39 @@ class Shards:
             self._loop = loop
         client = self._clients[index]
         if client is None:
-            client = aioredis.Redis(connection_pool=self.make_pool(index))
+            if self.cluster:
+                client = create_cluster(self.hosts[index], **self._defaults)
+            else:
+                client = aioredis.Redis(connection_pool=self.make_pool(index))
             self._clients[index] = client
         return client
 
-    def clients(self) -> list[aioredis.Redis]:
+    def clients(self) -> list[Client]:
         return [self.client(index) for index in range(self.size)]
+
+    def cluster_client(self) -> RedisCluster:
+        client = self.client(0)
+        if not isinstance(client, RedisCluster):
+            raise TypeError("This layer's hosts are not a Redis Cluster")
+        return client
 
     def make_pool(self, index: int) -> aioredis.ConnectionPool:
         return create_pool(self.hosts[index], **self._defaults)
+
+    def node_pool(self, host: str, port: int) -> aioredis.ConnectionPool:
+        """A pool to one cluster node, with the cluster host's credentials, TLS and timeouts."""
+        options = {**self._defaults, **self.hosts[0]}
+        for key in ("cluster", "startup_nodes", "address", "retry"):
+            options.pop(key, None)
+        if "address" in self.hosts[0]:
+            url = aioredis.ConnectionPool.from_url(self.hosts[0]["address"])
+            options = {**url.connection_kwargs, **options}
+            options["connection_class"] = url.connection_class
+        if options.pop("ssl", False):
+            options["connection_class"] = SSLConnection
+        return aioredis.ConnectionPool(
+            **{**options, "host": host, "port": port, "retry": single_retry()}
+        )
 
     async def close(self) -> None:
         clients, self._clients = self._clients, [None] * self.size

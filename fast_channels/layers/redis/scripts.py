@@ -219,7 +219,9 @@ class Scripts:
     def _script(self, name: str, body: str, client: Any) -> AsyncScript:
         script = self._scripts.get(name)
         if script is None:
-            script = self._scripts[name] = AsyncScript(client, _PRELUDE + body)
+            # bytes: AsyncScript then needs no encoder from the client (a RedisCluster, or the
+            # AutoPipeline in front of one, has none of a single Redis's connection_pool).
+            script = self._scripts[name] = AsyncScript(client, (_PRELUDE + body).encode())
         return script
 
     async def send_local(self, client: Any, keys: list[str], args: list[Any]) -> list[int]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import binascii
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from redis import asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 DEFAULT_HOST = "redis://localhost:6379"
 
@@ -28,8 +30,10 @@ def decode_hosts(hosts: Iterable[HostSpec] | None) -> list[dict[str, Any]]:
 
     Accepted entries: a URL (`redis://`, `rediss://`, `unix://`, with ACL `user:password@`),
     a `(host, port)` pair, a dict of redis-py connection arguments (optionally with `address`
-    holding a URL), or a Sentinel dict `{"sentinels": [(host, port), ...], "master_name": ...,
-    "sentinel_kwargs": {...}}`.
+    holding a URL), a Sentinel dict `{"sentinels": [(host, port), ...], "master_name": ...,
+    "sentinel_kwargs": {...}}` or URL `redis+sentinel://[user:pass@]h1:p1,h2:p2/master[/db]`,
+    or a Redis Cluster as `{"cluster": True, "address": url}` or `redis+cluster://h1:p1,h2:p2`
+    (a cluster shards by itself, so it must be the only host).
     """
     if not hosts:
         return [{"address": DEFAULT_HOST}]
@@ -44,12 +48,61 @@ def decode_hosts(hosts: Iterable[HostSpec] | None) -> list[dict[str, Any]]:
         elif isinstance(entry, tuple | list) and len(entry) == 2:
             decoded.append({"host": entry[0], "port": int(entry[1])})
         elif isinstance(entry, str):
-            decoded.append({"address": entry})
+            decoded.append(_decode_url(entry))
         else:
             raise TypeError(
                 f"Each Redis host must be a URL, a (host, port) pair or a dict, got {entry!r}"
             )
+    if len(decoded) > 1 and any(is_cluster(host) for host in decoded):
+        raise ValueError(
+            "A Redis Cluster shards keys by itself: give it as the only host, got "
+            f"{len(decoded)} hosts"
+        )
     return decoded
+
+
+def is_cluster(host: Mapping[str, Any]) -> bool:
+    return bool(host.get("cluster"))
+
+
+def _decode_url(url: str) -> dict[str, Any]:
+    scheme = url.partition("://")[0].lower()
+    if scheme in ("redis+sentinel", "rediss+sentinel"):
+        host = _multi_host_url(url, "redis+sentinel://[user:pass@]host:port,.../master_name[/db]")
+        path = [part for part in urlsplit(url).path.split("/") if part]
+        if not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
+            raise ValueError(f"A Sentinel URL needs /<master_name>[/<db>] after the hosts: {url!r}")
+        host["sentinels"] = host.pop("nodes")
+        host["master_name"] = unquote(path[0])
+        if len(path) == 2:
+            host["db"] = int(path[1])
+        return host
+    if scheme in ("redis+cluster", "rediss+cluster"):
+        host = _multi_host_url(url, "redis+cluster://[user:pass@]host:port,...")
+        host["startup_nodes"] = host.pop("nodes")
+        host["cluster"] = True
+        return host
+    return {"address": url}
+
+
+def _multi_host_url(url: str, shape: str) -> dict[str, Any]:
+    """Credentials, TLS and `host:port,...` of a `redis+sentinel://` or `redis+cluster://` URL."""
+    parts = urlsplit(url)
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    if not hosts:
+        raise ValueError(f"The URL names no host; expected {shape}, got {url!r}")
+    if parts.query:
+        raise ValueError(f"Query options are not supported in {url!r}; use a host dict")
+    host: dict[str, Any] = {"nodes": [_node_address(address) for address in hosts.split(",")]}
+    if credentials:
+        username, has_password, password = credentials.partition(":")
+        if username:
+            host["username"] = unquote(username)
+        if has_password:
+            host["password"] = unquote(password)
+    if parts.scheme.lower().startswith("rediss"):
+        host["ssl"] = True
+    return host
 
 
 def _decode_mapping(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -59,23 +112,31 @@ def _decode_mapping(entry: Mapping[str, Any]) -> dict[str, Any]:
             raise ValueError(
                 f"A Sentinel host needs both 'sentinels' and 'master_name', got {entry!r}"
             )
-        host["sentinels"] = [_sentinel_address(address) for address in host["sentinels"]]
+        host["sentinels"] = [_node_address(address) for address in host["sentinels"]]
+    if is_cluster(host):
+        if "startup_nodes" in host:
+            host["startup_nodes"] = [_node_address(node) for node in host["startup_nodes"]]
+        elif not ("address" in host or "host" in host):
+            raise ValueError(
+                f"A cluster host needs 'address', 'host' or 'startup_nodes', got {entry!r}"
+            )
     return host
 
 
-def _sentinel_address(address: Any) -> tuple[str, int]:
+def _node_address(address: Any) -> tuple[str, int]:
     if isinstance(address, str):
-        hostname, _, port = address.rpartition(":")
+        hostname, _, port = address.strip().rpartition(":")
         if not hostname or not port.isdigit():
-            raise ValueError(
-                f"A sentinel address must be 'host:port' or (host, port), got {address!r}"
-            )
+            raise ValueError(f"A node address must be 'host:port' or (host, port), got {address!r}")
         return hostname, int(port)
     if isinstance(address, tuple | list) and len(address) == 2:
         return str(address[0]), int(address[1])
-    raise ValueError(f"A sentinel address must be 'host:port' or (host, port), got {address!r}")
+    raise ValueError(f"A node address must be 'host:port' or (host, port), got {address!r}")
 
 
-async def close_redis(connection: aioredis.Redis) -> None:
-    """Close a client and the connection pool it owns."""
-    await connection.aclose(close_connection_pool=True)
+async def close_redis(connection: aioredis.Redis | RedisCluster) -> None:
+    """Close a client and the connection pool(s) it owns."""
+    if isinstance(connection, RedisCluster):
+        await connection.aclose()
+    else:
+        await connection.aclose(close_connection_pool=True)

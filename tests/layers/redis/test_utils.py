@@ -70,3 +70,51 @@ def test_create_pool_understands_tls_and_acl_urls() -> None:
 def test_a_host_dict_overrides_the_default_timeouts() -> None:
     pool = create_pool({"host": "h", "port": 1, "socket_timeout": 9}, socket_timeout=1.5)
     assert pool.connection_kwargs["socket_timeout"] == 9
+
+
+def test_decode_hosts_parses_a_sentinel_url() -> None:
+    (host,) = decode_hosts(["redis+sentinel://al%40ice:p%3Aw@s1:26379,s2:26380/mymaster/2"])
+    assert host == {
+        "sentinels": [("s1", 26379), ("s2", 26380)],
+        "master_name": "mymaster",
+        "db": 2,
+        "username": "al@ice",
+        "password": "p:w",
+    }
+    (tls,) = decode_hosts(["rediss+sentinel://s1:26379/mymaster"])
+    assert tls == {"sentinels": [("s1", 26379)], "master_name": "mymaster", "ssl": True}
+    assert isinstance(create_pool(tls), SentinelConnectionPool)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis+sentinel://s1:26379", "master_name"),
+        ("redis+sentinel://s1:26379/m/x", "master_name"),
+        ("redis+sentinel://s1/m", "host:port"),
+        ("redis+sentinel://s1:1/m?db=2", "Query options"),
+        ("redis+cluster://", "no host"),
+    ],
+)
+def test_decode_hosts_refuses_malformed_multi_host_urls(url: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        decode_hosts([url])
+
+
+def test_decode_hosts_parses_cluster_urls_and_dicts() -> None:
+    (host,) = decode_hosts(["redis+cluster://u:pw@n1:7000,n2:7001"])
+    assert host == {
+        "startup_nodes": [("n1", 7000), ("n2", 7001)],
+        "cluster": True,
+        "username": "u",
+        "password": "pw",
+    }
+    assert decode_hosts([{"cluster": True, "address": "redis://n1:7000"}]) == [
+        {"cluster": True, "address": "redis://n1:7000"}
+    ]
+    with pytest.raises(ValueError, match="only host"):
+        decode_hosts([{"cluster": True, "address": "redis://n1:7000"}, "redis://other"])
+    with pytest.raises(ValueError, match="startup_nodes"):
+        decode_hosts([{"cluster": True}])
+    with pytest.raises(ValueError, match="create_cluster"):
+        create_pool(host)
