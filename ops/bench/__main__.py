@@ -1,4 +1,4 @@
-"""python -m ops.bench [--quick] [--scenarios a,b] [--out DIR] [--setup] [--ours-only]"""
+"""python -m ops.bench [--quick] [--scenarios a,b] [--out DIR] [--setup] [--ours-only] [--render]"""
 
 from __future__ import annotations
 
@@ -21,11 +21,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--setup", action="store_true", help="create the peer venvs if missing")
     parser.add_argument("--ours-only", action="store_true", help="skip the peers entirely")
     parser.add_argument("--list", action="store_true", help="list scenario ids and exit")
+    parser.add_argument(
+        "--render", action="store_true", help="re-render results.md and the plot from results.json"
+    )
     args = parser.parse_args(argv)
 
     scenarios = plan.scenarios(args.quick)
     if args.list:
         print("\n".join(s.id for s in scenarios))
+        return 0
+    if args.render:
+        results = json.loads((args.out / "results.json").read_text())
+        scenarios = plan.scenarios(results.get("quick", False))
+        _write(results, scenarios, args.out)
         return 0
     only = set(args.scenarios.split(",")) if args.scenarios else None
     unknown = (only or set()) - {s.id for s in scenarios}
@@ -39,11 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     results["seconds"] = round(time.perf_counter() - started, 1)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
-    table = report.markdown(results, scenarios)
-    (args.out / "results.md").write_text(table)
-    report.plot(results, args.out / "latency_vs_group_size.png")
-    print(table)
+    _write(results, scenarios, args.out)
     return 0
+
+
+def _write(results: dict, scenarios: list[plan.Scenario], out: Path) -> None:
+    table = report.markdown(results, scenarios)
+    (out / "results.md").write_text(table)
+    report.plot(results, out / "latency_vs_group_size.png")
+    print(table)
 
 
 def _machine() -> dict[str, str]:

@@ -39,27 +39,42 @@ async def _gather_limited(calls: list[Callable[[], Awaitable[Any]]], limit: int 
         await asyncio.gather(*(call() for call in calls[start : start + limit]))
 
 
-async def _receive_n(
-    layer: Any, channel: str, count: int, tally: Tally, receiver: int, deadline: float
+async def _receive(layer: Any, channel: str, tally: Tally, receiver: int) -> None:
+    """Receive and count until cancelled by _drive()."""
+    while True:
+        try:
+            msg = await layer.receive(channel)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            tally.error("receive", exc)
+            await asyncio.sleep(0.01)
+            continue
+        tally.hit(msg["t"], (receiver, msg["seq"]))
+
+
+async def _drive(
+    tally: Tally, receivers: list[asyncio.Task[None]], sending: Awaitable[None], bound: Bound
 ) -> None:
-    got = 0
+    """Send for at most `bound.send` seconds, then drain; the receivers end with the run."""
+    tally.start()
     try:
-        async with asyncio.timeout_at(deadline):
-            while got < count:
-                try:
-                    msg = await layer.receive(channel)
-                except Exception as exc:
-                    tally.error("receive", exc)
-                    await asyncio.sleep(0.01)
-                    continue
-                if tally.hit(msg["t"], (receiver, msg["seq"])):
-                    got += 1
+        async with asyncio.timeout(bound.send):
+            await sending
     except TimeoutError:
         pass
+    await tally.drain(bound.drain)
+    for task in receivers:
+        task.cancel()
+    await asyncio.gather(*receivers, return_exceptions=True)
 
 
-def _deadline(timeout: float) -> float:
-    return asyncio.get_running_loop().time() + timeout
+class Bound:
+    """Each run sends for at most `send` seconds and then waits at most `drain` for delivery."""
+
+    def __init__(self, timeout: float) -> None:
+        self.send = timeout
+        self.drain = max(2.0, timeout / 3)
 
 
 # -- point to point --------------------------------------------------------------------------
@@ -69,24 +84,21 @@ async def p2p(layers: Layers, messages: int, senders: int, timeout: float) -> di
     layer = layers.new()
     channel = await layer.new_channel()
     tally = Tally(messages)
-    receiver = asyncio.create_task(
-        _receive_n(layer, channel, messages, tally, 0, _deadline(timeout))
-    )
+    receivers = [asyncio.create_task(_receive(layer, channel, tally, 0))]
     await asyncio.sleep(SETTLE)
-    per_sender, sent = messages // senders, [0]
+    per_sender = messages // senders
 
     async def send(first: int) -> None:
         for seq in range(first, first + per_sender):
-            await tally.window(sent[0], 100)
-            sent[0] += 1
+            await tally.window(tally.sent, 100)
             try:
                 await layer.send(channel, message(seq))
+                tally.sent += 1
             except Exception as exc:
                 tally.error("send", exc)
 
-    tally.start()
-    await asyncio.gather(*(send(i * per_sender) for i in range(senders)))
-    await receiver
+    sending = asyncio.gather(*(send(i * per_sender) for i in range(senders)))
+    await _drive(tally, receivers, sending, Bound(timeout))
     return tally.result(senders=senders)
 
 
@@ -150,25 +162,31 @@ async def fanout(
     members = await _members(layers, instances, ["bench-fanout"], size)
     sender = members[0][0]
     tally = Tally(size * messages)
-    deadline = _deadline(timeout)
     receivers = [
-        asyncio.create_task(_receive_n(layer, channel, messages, tally, i, deadline))
+        asyncio.create_task(_receive(layer, channel, tally, i))
         for i, (layer, channel, _) in enumerate(members)
     ]
     await asyncio.sleep(SETTLE + size / 20_000)
-    tally.start()
-    try:
-        async with asyncio.timeout_at(deadline):
-            for seq in range(messages):
-                await tally.window(seq * size, 2 * size)
-                try:
-                    await sender.group_send("bench-fanout", message(seq))
-                except Exception as exc:
-                    tally.error("send", exc)
-    except TimeoutError:
-        pass
-    await asyncio.gather(*receivers)
+    await _drive(
+        tally,
+        receivers,
+        _broadcast(sender, ["bench-fanout"], messages, size, 2, tally),
+        Bound(timeout),
+    )
     return tally.result(group_size=size, instances=instances, messages=messages)
+
+
+async def _broadcast(
+    sender: Any, groups: list[str], messages: int, size: int, window: int, tally: Tally
+) -> None:
+    """group_send round robin over `groups` (of `size` members), `window` sends in flight."""
+    for seq in range(messages):
+        await tally.window(tally.sent, window * size)
+        try:
+            await sender.group_send(groups[seq % len(groups)], message(seq))
+            tally.sent += size
+        except Exception as exc:
+            tally.error("send", exc)
 
 
 async def many_groups(
@@ -178,26 +196,15 @@ async def many_groups(
     names = [f"bench-many-{i}" for i in range(groups)]
     everyone = await _members(layers, 1, names, members)
     sender = everyone[0][0]
-    per_group = sends // groups
-    tally = Tally(per_group * groups * members)
-    deadline = _deadline(timeout)
+    tally = Tally(sends * members)
     receivers = [
-        asyncio.create_task(_receive_n(layer, channel, per_group, tally, i, deadline))
+        asyncio.create_task(_receive(layer, channel, tally, i))
         for i, (layer, channel, _) in enumerate(everyone)
     ]
     await asyncio.sleep(SETTLE + len(everyone) / 20_000)
-    tally.start()
-    try:
-        async with asyncio.timeout_at(deadline):
-            for seq in range(per_group * groups):
-                await tally.window(seq * members, 200 * members)
-                try:
-                    await sender.group_send(names[seq % groups], message(seq))
-                except Exception as exc:
-                    tally.error("send", exc)
-    except TimeoutError:
-        pass
-    await asyncio.gather(*receivers)
+    await _drive(
+        tally, receivers, _broadcast(sender, names, sends, members, 200, tally), Bound(timeout)
+    )
     return tally.result(groups=groups, members=members)
 
 

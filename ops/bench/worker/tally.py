@@ -32,7 +32,9 @@ class Tally:
     """
 
     def __init__(self, expected: int, stall: float = 2.0) -> None:
-        self.expected = expected
+        self.expected = expected  # deliveries planned
+        self.sent = 0  # deliveries owed by the sends that succeeded (a group_send owes G)
+        self.sending = True
         self.delivered = 0
         self.duplicates = 0
         self._seen: set[tuple[int, int]] = set()
@@ -73,7 +75,7 @@ class Tally:
             future = heapq.heappop(waiters)[2]
             if not future.done():
                 future.set_result(None)
-        if self.delivered >= self.expected:
+        if self.delivered >= self.expected or (not self.sending and self.delivered >= self.sent):
             self.done.set()
         return True
 
@@ -87,7 +89,11 @@ class Tally:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(future, self.stall)
 
-    async def wait_done(self, timeout: float) -> None:
+    async def drain(self, timeout: float) -> None:
+        """Sending is over: wait up to `timeout` for every delivery owed by a successful send."""
+        self.sending = False
+        if self.delivered >= self.sent:
+            return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.done.wait(), timeout)
 
@@ -96,8 +102,10 @@ class Tally:
         lat = sorted(self.latencies)
         return {
             "expected": self.expected,
+            "sent": self.sent,
+            "unsent": self.expected - self.sent,  # the time bound ended sending: not a loss
             "delivered": self.delivered,
-            "lost": self.expected - self.delivered,
+            "lost": max(0, self.sent - self.delivered),
             "duplicates": self.duplicates,
             "send_errors": self.send_errors,
             "receive_errors": self.receive_errors,

@@ -111,11 +111,12 @@ async def e2e(
         try:
             async with asyncio.timeout(timeout):
                 for seq in range(messages):
-                    await tally.window(seq * audience, 2 * audience)
+                    await tally.window(tally.sent, 2 * audience)
                     await broadcaster.send(json.dumps({"seq": seq, "t": time.time(), "pad": PAD}))
+                    tally.sent += audience
         except TimeoutError:
             pass
-        await tally.wait_done(max(1.0, timeout / 4))
+        await tally.drain(max(2.0, timeout / 3))
         for reader in readers:
             reader.cancel()
         await _close_all(sockets)
