@@ -38,7 +38,7 @@ class AutoPipeline:
 
     @property
     def connection_pool(self) -> Any:
-        return self.client.connection_pool
+        return getattr(self.client, "connection_pool", None)  # a RedisCluster has one per node
 
     async def script_load(self, script: Any) -> Any:
         return await self.client.script_load(script)
@@ -108,7 +108,7 @@ class AutoPipeline:
 
     async def _one(self, args: tuple[Any, ...]) -> Any:
         try:
-            return await self.client.execute_command(*args)  # type: ignore[no-untyped-call]
+            return await self.client.execute_command(*args)
         except Exception as error:  # delivered through the future, like pipeline errors
             return error
 

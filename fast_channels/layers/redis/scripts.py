@@ -7,6 +7,11 @@ Keys (P = the layer prefix):
   P:g:<group>     sorted set of member channels scored by join time, on the members' shard
   P:gc:<group>    hash member -> capacity, only for members with a non-default capacity
 A frame is "<expires-at>\\n<target channels>\\n<payload>" (see envelope.py).
+
+On a Redis Cluster (cluster.py) the same keys carry hash tags so each script touches one slot:
+P:{<process>}:q and P:{<process>}:n, P:{ch:<channel>}, P:{g:<group>}:m and P:{g:<group>}:c.
+There group_send is GROUP_MEMBERS in the group's slot, then one DELIVER per member process
+(and one SEND_LIST per plain channel), pipelined: one round trip per node involved.
 """
 
 from __future__ import annotations
@@ -80,6 +85,31 @@ local function prune_queue(queue, counts_key, now)
   end
   subtract(counts_key, counts)
   return dropped
+end
+
+-- Write one frame for the channels of `channels` under capacity into a process queue.
+-- caps: channel -> capacity (absent: default_cap). Returns delivered, full, pruned.
+local function deliver(queue, counts_key, channels, caps, default_cap, now, head, payload, ttl)
+  local pruned = prune_queue(queue, counts_key, now)
+  local pending = call_chunked('HMGET', counts_key, channels)
+  local targets, updates, full = {}, {}, 0
+  for i, channel in ipairs(channels) do
+    local count = tonumber(pending[i]) or 0
+    if count < (caps[channel] or default_cap) then
+      targets[#targets + 1] = channel
+      updates[#updates + 1] = channel
+      updates[#updates + 1] = count + 1
+    else
+      full = full + 1
+    end
+  end
+  if #targets > 0 then
+    redis.call('RPUSH', queue, head .. table.concat(targets, ' ') .. '\\n' .. payload)
+    call_chunked('HSET', counts_key, updates)
+    redis.call('EXPIRE', queue, ttl)
+    redis.call('EXPIRE', counts_key, ttl)
+  end
+  return #targets, full, pruned
 end
 
 local function prune_list(key, now)
@@ -181,29 +211,40 @@ for _, member in ipairs(members) do
 end
 for _, process in ipairs(order) do
   local queue, counts_key = prefix .. ':q:' .. process, prefix .. ':n:' .. process
-  pruned = pruned + prune_queue(queue, counts_key, now)
-  local channels = by_process[process]
-  local pending = call_chunked('HMGET', counts_key, channels)
-  local targets, updates = {}, {}
-  for i, channel in ipairs(channels) do
-    local count = tonumber(pending[i]) or 0
-    if count < (caps[channel] or default_cap) then
-      targets[#targets + 1] = channel
-      updates[#updates + 1] = channel
-      updates[#updates + 1] = count + 1
-    else
-      full = full + 1
-    end
-  end
-  if #targets > 0 then
-    redis.call('RPUSH', queue, head .. table.concat(targets, ' ') .. '\\n' .. payload)
-    call_chunked('HSET', counts_key, updates)
-    redis.call('EXPIRE', queue, ttl)
-    redis.call('EXPIRE', counts_key, ttl)
-    delivered = delivered + #targets
-  end
+  local d, f, p = deliver(
+    queue, counts_key, by_process[process], caps, default_cap, now, head, payload, ttl)
+  delivered, full, pruned = delivered + d, full + f, pruned + p
 end
 return {delivered, full, pruned}
+"""
+
+# Redis Cluster, group_send step 1, in the group's slot. KEYS: group, group capacities.
+# ARGV: now, group_expiry. Prunes lapsed members; returns {members, {member, capacity, ...}}.
+GROUP_MEMBERS = """
+local group, caps_key, now = KEYS[1], KEYS[2], tonumber(ARGV[1])
+local lapsed = redis.call('ZRANGEBYSCORE', group, '-inf', '(' .. (now - tonumber(ARGV[2])))
+if #lapsed > 0 then
+  call_chunked('ZREM', group, lapsed)
+  call_chunked('HDEL', caps_key, lapsed)
+end
+local members = redis.call('ZRANGE', group, 0, -1)
+if #members == 0 then return {members, {}} end
+return {members, redis.call('HGETALL', caps_key)}
+"""
+
+# Redis Cluster, group_send step 2, in one process's slot. KEYS: queue, counts.
+# ARGV: now, expires-at, default capacity, payload, ttl, then channel, capacity (0: default)
+# pairs. Returns {delivered, full, pruned}.
+DELIVER = """
+local channels, caps = {}, {}
+for i = 6, #ARGV, 2 do
+  channels[#channels + 1] = ARGV[i]
+  local cap = tonumber(ARGV[i + 1])
+  if cap > 0 then caps[ARGV[i]] = cap end
+end
+local d, f, p = deliver(KEYS[1], KEYS[2], channels, caps, tonumber(ARGV[3]),
+  tonumber(ARGV[1]), ARGV[2] .. '\\n', ARGV[4], ARGV[5])
+return {d, f, p}
 """
 
 
@@ -235,3 +276,19 @@ class Scripts:
 
     async def group_send(self, client: Any, keys: list[str], args: list[Any]) -> list[int]:
         return await self._script("group_send", GROUP_SEND, client)(keys, args, client)  # type: ignore[no-any-return]
+
+    async def group_members(self, client: Any, keys: list[str], args: list[Any]) -> list[Any]:
+        return await self._script("group_members", GROUP_MEMBERS, client)(keys, args, client)  # type: ignore[no-any-return]
+
+    def deliver_sha(self, client: Any) -> str:
+        """The SHA of DELIVER, for EVALSHA queued in a (cluster) pipeline."""
+        return self._script("deliver", DELIVER, client).sha
+
+    def send_list_sha(self, client: Any) -> str:
+        return self._script("send_list", SEND_LIST, client).sha
+
+    async def load(self, client: Any, sha: str) -> None:
+        """Load the script with this SHA (on every primary of a cluster), after NOSCRIPT."""
+        for script in self._scripts.values():
+            if script.sha == sha:
+                await client.script_load(script.script)
