@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from fast_channels.layers.redis.connection import Backoff
 
@@ -40,6 +40,7 @@ class ProcessReceiver:
         self.layer = layer
         self._loop_task: asyncio.Task[None] | None = None
         self._pullers: dict[str, asyncio.Task[None]] = {}
+        self._blmpop = True  # until the server says it does not know BLMPOP
 
     def ensure_running(self) -> None:
         if self._loop_task is None or self._loop_task.done():
@@ -77,7 +78,7 @@ class ProcessReceiver:
         layer = self.layer
         client = layer.shards.client(layer.shards.index(layer.process_id))
         queue, counts = layer.process_keys(layer.process_id)
-        taken: bytes = b""  # targets of a frame BLPOP took: POP fixes their counts
+        taken: bytes = b""  # targets of frames a blocking pop took: POP fixes their counts
         while not stopping():
             left, frames = await layer.scripts.pop(client, [queue, counts], [POP_BATCH, taken])
             backoff.reset()
@@ -86,11 +87,27 @@ class ProcessReceiver:
             if frames:
                 self._deliver(frames)
                 continue
-            popped = await client.blpop([queue], timeout=layer.block_timeout)
-            if popped is not None:
-                frame = cast(bytes, popped[1])
-                taken = frame.split(b"\n", 2)[1]
-                self._deliver([frame])
+            frames = await self._block_pop(client, queue)
+            if frames:
+                taken = b" ".join(frame.split(b"\n", 2)[1] for frame in frames)
+                self._deliver(frames)
+
+    async def _block_pop(self, client: Any, queue: str) -> list[bytes]:
+        """Wait for frames; BLMPOP (Redis 7) takes a whole burst in the round trip that waited."""
+        timeout = self.layer.block_timeout
+        if self._blmpop:
+            try:
+                reply = await client.execute_command(
+                    "BLMPOP", timeout, 1, queue, "LEFT", "COUNT", POP_BATCH
+                )
+            except ResponseError as error:
+                if "unknown command" not in str(error).lower():
+                    raise
+                self._blmpop = False  # Redis < 7: one frame per wait
+            else:
+                return [] if reply is None else cast(list[bytes], reply[1])
+        popped = await client.blpop([queue], timeout=timeout)
+        return [] if popped is None else [cast(bytes, popped[1])]
 
     def _deliver(self, frames: list[bytes]) -> None:
         layer, now = self.layer, time.time()
