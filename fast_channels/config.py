@@ -59,14 +59,14 @@ def layer_from_env(env: Mapping[str, str] | None = None) -> BaseChannelLayer:
         raise ValueError(f"{ENV_LAYER} must be one of {', '.join(LAYER_KINDS)}, got {kind!r}")
     if kind == "memory":
         return InMemoryChannelLayer()
-    if env.get(ENV_CLUSTER, "").lower() in ("1", "true", "yes"):
-        raise ValueError(
-            f"{ENV_CLUSTER}=true: Redis Cluster is not supported by this version's layers; "
-            "use one Redis (or Sentinel) for the channel layer"
-        )
     from fast_channels.layers.redis import RedisChannelLayer, RedisPubSubChannelLayer
 
-    options: dict[str, Any] = {"hosts": [_redis_host(env)]}
+    host = _redis_host(env)
+    if env.get(ENV_CLUSTER, "").lower() in ("1", "true", "yes"):
+        if "sentinels" in host:
+            raise ValueError(f"{ENV_CLUSTER}=true needs {ENV_URL}, not {ENV_SENTINELS}")
+        host["cluster"] = True  # the URL is one node: the client discovers the others
+    options: dict[str, Any] = {"hosts": [host]}
     if env.get(ENV_PREFIX):
         options["prefix"] = env[ENV_PREFIX]
     if kind == "redis":

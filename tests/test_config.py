@@ -73,6 +73,16 @@ def test_sentinel_variables_make_a_sentinel_host() -> None:
     assert host["password"] == "pw"
 
 
+def test_the_cluster_flag_makes_a_cluster_host() -> None:
+    env = {"FAST_CHANNELS_REDIS_URL": "redis://n0:6379", "FAST_CHANNELS_REDIS_CLUSTER": "true"}
+    for kind in ("redis", "redis_pubsub"):
+        layer = layer_from_env(
+            {**env, "FAST_CHANNELS_LAYER": kind, "FAST_CHANNELS_REDIS_PASSWORD": "pw"}
+        )
+        assert type(layer).__name__.startswith("RedisCluster")
+        assert layer.hosts == [{"address": "redis://n0:6379", "password": "pw", "cluster": True}]  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -80,8 +90,12 @@ def test_sentinel_variables_make_a_sentinel_host() -> None:
         ({"FAST_CHANNELS_LAYER": "redis"}, "needs FAST_CHANNELS_REDIS_URL"),
         ({"FAST_CHANNELS_REDIS_SENTINELS": "s0:26379"}, "FAST_CHANNELS_REDIS_MASTER_NAME"),
         (
-            {"FAST_CHANNELS_REDIS_URL": "redis://x:6379", "FAST_CHANNELS_REDIS_CLUSTER": "true"},
-            "Cluster",
+            {
+                "FAST_CHANNELS_REDIS_SENTINELS": "s0:26379",
+                "FAST_CHANNELS_REDIS_MASTER_NAME": "m",
+                "FAST_CHANNELS_REDIS_CLUSTER": "true",
+            },
+            "CLUSTER=true needs FAST_CHANNELS_REDIS_URL",
         ),
     ],
 )

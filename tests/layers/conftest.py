@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from fast_channels.layers import BaseChannelLayer, InMemoryChannelLayer
+from tests.support.redis_cluster import RedisCluster
 from tests.support.sentinel import SentinelTopology
 
 LayerFactory = Callable[[pytest.FixtureRequest, dict[str, Any]], Awaitable[BaseChannelLayer]]
@@ -74,13 +75,46 @@ async def _redis_pubsub_sentinel(
     return RedisPubSubChannelLayer(hosts=[topology.url], **options)
 
 
+async def _redis_cluster(
+    request: pytest.FixtureRequest, options: dict[str, Any]
+) -> BaseChannelLayer:
+    from fast_channels.layers.redis import RedisChannelLayer
+
+    cluster = request.getfixturevalue("redis_cluster")
+    options.setdefault("prefix", f"test-{uuid.uuid4().hex[:10]}")
+    return RedisChannelLayer(hosts=[{"cluster": True, "address": cluster.url}], **options)
+
+
+async def _redis_pubsub_cluster(
+    request: pytest.FixtureRequest, options: dict[str, Any]
+) -> BaseChannelLayer:
+    from fast_channels.layers.redis import RedisPubSubChannelLayer
+
+    cluster = request.getfixturevalue("redis_cluster")
+    options.setdefault("prefix", f"test-{uuid.uuid4().hex[:10]}")
+    return RedisPubSubChannelLayer(hosts=[cluster.cluster_url], **options)
+
+
 LAYER_KINDS: list[LayerKind] = [
     LayerKind("inmemory", _in_memory, {"send_to_unreceived", "channel_full"}),
     LayerKind("redis", _redis, {"send_to_unreceived", "channel_full"}),
     LayerKind("redis_pubsub", _redis_pubsub, set()),
     LayerKind("redis_sentinel", _redis_sentinel, {"send_to_unreceived", "channel_full"}),
     LayerKind("redis_pubsub_sentinel", _redis_pubsub_sentinel, set()),
+    LayerKind("redis_cluster", _redis_cluster, {"send_to_unreceived", "channel_full"}),
+    LayerKind("redis_pubsub_cluster", _redis_pubsub_cluster, set()),
 ]
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisCluster]:
+    """A 3-master Redis Cluster for the session."""
+    cluster = RedisCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.cleanup()
 
 
 @pytest.fixture(scope="session")

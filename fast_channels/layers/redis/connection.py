@@ -11,7 +11,7 @@ from typing import Any
 
 from redis import asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.asyncio.connection import SSLConnection
+from redis.asyncio.connection import SSLConnection, parse_url
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff, NoBackoff
@@ -149,9 +149,7 @@ class Shards:
         for key in ("cluster", "startup_nodes", "address", "retry"):
             options.pop(key, None)
         if "address" in self.hosts[0]:
-            url = aioredis.ConnectionPool.from_url(self.hosts[0]["address"])
-            options = {**url.connection_kwargs, **options}
-            options["connection_class"] = url.connection_class
+            options = {**parse_url(self.hosts[0]["address"]), **options}
         if options.pop("ssl", False):
             options["connection_class"] = SSLConnection
         return aioredis.ConnectionPool(

@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.exceptions import ConnectionError, RedisError, TimeoutError
 
 from fast_channels.layers.redis.connection import Backoff
@@ -28,10 +28,14 @@ PING_AFTER_IDLE = 15.0  # seconds without traffic before we check the connection
 
 
 class ShardSubscriber:
-    def __init__(self, layer: RedisPubSubChannelLayer, index: int) -> None:
+    SUBSCRIBE, UNSUBSCRIBE = "SUBSCRIBE", "UNSUBSCRIBE"  # cluster.py: SSUBSCRIBE, SUNSUBSCRIBE
+
+    def __init__(
+        self, layer: RedisPubSubChannelLayer, index: int, pool: ConnectionPool | None = None
+    ) -> None:
         self.layer = layer
         self.index = index
-        self._pool = layer.shards.make_pool(index)
+        self._pool = layer.shards.make_pool(index) if pool is None else pool
         self._wanted: set[bytes] = set()
         self._confirmed: set[bytes] = set()
         self._waiters: dict[bytes, list[asyncio.Future[None]]] = {}
@@ -49,7 +53,7 @@ class ShardSubscriber:
         future = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(name, []).append(future)
         self._ensure_running()
-        await self._send("SUBSCRIBE", name)
+        await self._send(self.SUBSCRIBE, name)
         try:
             await asyncio.wait_for(asyncio.shield(future), self.layer.socket_timeout)
         except TimeoutError as exc:
@@ -62,7 +66,7 @@ class ShardSubscriber:
     async def unsubscribe(self, name: bytes) -> None:
         self._wanted.discard(name)
         self._confirmed.discard(name)
-        await self._send("UNSUBSCRIBE", name)
+        await self._send(self.UNSUBSCRIBE, name)
 
     async def _send(self, *args: Any) -> None:
         conn = self._conn
@@ -91,7 +95,7 @@ class ShardSubscriber:
                     self._resubscribing = set(self._wanted)
                     self._reconnected_when_confirmed()
                 if self._wanted:
-                    await conn.send_command("SUBSCRIBE", *self._wanted, check_health=False)
+                    await self._subscribe_all(conn)
                 was_connected = True
                 backoff.reset()
                 await self._read(conn)
@@ -105,6 +109,9 @@ class ShardSubscriber:
             finally:
                 self._conn = None
                 await conn.disconnect()
+
+    async def _subscribe_all(self, conn: AbstractConnection) -> None:
+        await conn.send_command(self.SUBSCRIBE, *self._wanted, check_health=False)
 
     async def _read(self, conn: AbstractConnection) -> None:
         last_data, ping_sent = time.monotonic(), 0.0

@@ -65,6 +65,13 @@ def is_cluster(host: Mapping[str, Any]) -> bool:
     return bool(host.get("cluster"))
 
 
+def wants_cluster(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bool:
+    """Whether a layer constructor's `hosts` argument (first positional or keyword) names a
+    Redis Cluster: then the layer classes construct their cluster variant."""
+    hosts = args[0] if args else kwargs.get("hosts")
+    return any(is_cluster(host) for host in decode_hosts(hosts))
+
+
 def _decode_url(url: str) -> dict[str, Any]:
     scheme = url.partition("://")[0].lower()
     if scheme in ("redis+sentinel", "rediss+sentinel"):
