@@ -104,6 +104,10 @@ class SentinelTopology:
             time.sleep(0.05)
         raise RuntimeError("no failover happened in time")
 
+    def failover(self) -> None:
+        """A graceful failover: the replica is promoted, the old master becomes its replica."""
+        self._call(self.sentinels[0].port, "execute_command", "SENTINEL", "FAILOVER", MASTER_NAME)
+
     def role(self, port: int) -> str:
         return str(self._call(port, "info", "replication")["role"])
 

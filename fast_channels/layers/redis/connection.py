@@ -49,6 +49,19 @@ def cluster_retry() -> Retry:
     return Retry(ExponentialBackoff(cap=0.5, base=0.05), 3)
 
 
+# RedisCluster options that are no connection arguments (kept off per-node pub/sub pools).
+CLUSTER_ONLY_OPTIONS = (
+    "require_full_coverage",
+    "read_from_replicas",
+    "load_balancing_strategy",
+    "dynamic_startup_nodes",
+    "reinitialize_steps",
+    "cluster_error_retry_attempts",
+    "address_remap",
+    "retry_on_error",
+)
+
+
 def create_pool(host: dict[str, Any], **defaults: Any) -> aioredis.ConnectionPool:
     """A connection pool for one decoded host; `defaults` (timeouts) yield to the host's own."""
     host = {**defaults, **host}
@@ -146,7 +159,7 @@ class Shards:
     def node_pool(self, host: str, port: int) -> aioredis.ConnectionPool:
         """A pool to one cluster node, with the cluster host's credentials, TLS and timeouts."""
         options = {**self._defaults, **self.hosts[0]}
-        for key in ("cluster", "startup_nodes", "address", "retry"):
+        for key in ("cluster", "startup_nodes", "address", "retry", *CLUSTER_ONLY_OPTIONS):
             options.pop(key, None)
         if "address" in self.hosts[0]:
             options = {**parse_url(self.hosts[0]["address"]), **options}

@@ -118,3 +118,24 @@ def test_decode_hosts_parses_cluster_urls_and_dicts() -> None:
         decode_hosts([{"cluster": True}])
     with pytest.raises(ValueError, match="create_cluster"):
         create_pool(host)
+
+
+async def test_a_cluster_node_pool_keeps_credentials_tls_and_timeouts_only() -> None:
+    from fast_channels.layers.redis.connection import Shards
+
+    (host,) = decode_hosts(
+        [{"cluster": True, "address": "rediss://u:pw@n1:7000", "read_from_replicas": True}]
+    )
+    shards = Shards([host], socket_timeout=1.5, socket_connect_timeout=0.5)
+    pool = shards.node_pool("n2", 7001)
+    kwargs = pool.connection_kwargs
+    assert pool.connection_class is SSLConnection
+    assert (kwargs["host"], kwargs["port"], kwargs["username"], kwargs["password"]) == (
+        "n2",
+        7001,
+        "u",
+        "pw",
+    )
+    assert kwargs["socket_timeout"] == 1.5
+    assert "read_from_replicas" not in kwargs
+    await pool.aclose()
