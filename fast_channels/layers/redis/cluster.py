@@ -18,6 +18,7 @@ the slot map and subscribes on the new owner.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -131,6 +132,21 @@ class NodeSubscriber(ShardSubscriber):
         self.cluster_layer = layer
         self.node = f"{host}:{port}"
 
+    @property
+    def wanted(self) -> set[bytes]:
+        return self._wanted
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None
+
+    async def stop(self) -> None:
+        """End the supervisor (it would otherwise keep dialling a node that is gone)."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait([self._task], timeout=self.layer.socket_timeout)
+        await self.close()
+
     async def _subscribe_all(self, conn: AbstractConnection) -> None:
         for name in list(self._wanted):
             await conn.send_command(self.SUBSCRIBE, name, check_health=False)
@@ -154,13 +170,13 @@ class NodeSubscriber(ShardSubscriber):
         elif kind == b"sunsubscribe" and response[1] in self._wanted:
             self._lost(response[1])  # not ours: Redis dropped it because the slot moved
 
-    def _lost(self, name: bytes) -> None:
+    def _lost(self, name: bytes, moved: bool = True) -> None:
         self._wanted.discard(name)
         self._confirmed.discard(name)
         if self._resubscribing is not None:
             self._resubscribing.discard(name)
             self._reconnected_when_confirmed()
-        self.cluster_layer.rehome(name, self.node)
+        self.cluster_layer.rehome(name, self.node if moved else None)
 
 
 class RedisClusterPubSubChannelLayer(RedisPubSubChannelLayer):
@@ -168,6 +184,7 @@ class RedisClusterPubSubChannelLayer(RedisPubSubChannelLayer):
         super().__init__(*args, **kwargs)
         self._nodes: dict[str, NodeSubscriber] = {}
         self._placement: dict[bytes, NodeSubscriber] = {}  # subscribed name -> its node
+        self._watchdog: asyncio.Task[None] | None = None
 
     async def _publish(self, op: str, index: int, name: str, frame: bytes) -> None:
         try:
@@ -196,6 +213,8 @@ class RedisClusterPubSubChannelLayer(RedisPubSubChannelLayer):
             return
         subscriber = await self._node_for(name)
         self._placement[name] = subscriber
+        if self._watchdog is None or self._watchdog.done():
+            self._watchdog = self._spawn(self._watch_nodes())
         try:
             await subscriber.subscribe(name)
         except RedisError as exc:
@@ -209,17 +228,18 @@ class RedisClusterPubSubChannelLayer(RedisPubSubChannelLayer):
         if subscriber is not None:
             await subscriber.unsubscribe(name)
 
-    def rehome(self, name: bytes, old_node: str) -> None:
-        """A node dropped our subscription to `name` (its slot moved): subscribe on the owner."""
-        self._spawn(self._rehome(name, old_node))
+    def rehome(self, name: bytes, moved_from: str | None) -> None:
+        """Subscribe to `name` on the node serving its slot now: its slot moved away from
+        `moved_from`, or (None) its node stayed unreachable and may have failed over."""
+        self._spawn(self._rehome(name, moved_from))
 
-    async def _rehome(self, name: bytes, old_node: str) -> None:
+    async def _rehome(self, name: bytes, moved_from: str | None) -> None:
         backoff, client = Backoff(), self.shards.cluster_client()
         while name in self._routes and not stopping():
             try:
                 await client.nodes_manager.initialize()  # the new slot map
-                if (await self._node_for(name)).node == old_node:
-                    raise RedisError(f"the slot of {name!r} has not moved away from {old_node}")
+                if (await self._node_for(name)).node == moved_from:
+                    raise RedisError(f"the slot of {name!r} has not moved away from {moved_from}")
                 await self._subscribe(*self._routes[name])
                 self.metrics.reconnect("subscribe")
                 return
@@ -227,9 +247,27 @@ class RedisClusterPubSubChannelLayer(RedisPubSubChannelLayer):
                 self._count_error("subscribe", exc)
                 await asyncio.sleep(backoff.next_delay())
 
+    async def _watch_nodes(self) -> None:
+        """A node unreachable for longer than socket_timeout may have failed over to a replica
+        at another address: move its subscriptions to whichever node serves their slots."""
+        down_since: dict[str, float] = {}
+        while not stopping():
+            await asyncio.sleep(self.block_timeout)
+            now = time.monotonic()
+            for node, subscriber in list(self._nodes.items()):
+                if subscriber.connected or not subscriber.wanted:
+                    down_since.pop(node, None)
+                    continue
+                if now - down_since.setdefault(node, now) < self.socket_timeout:
+                    continue
+                del down_since[node], self._nodes[node]
+                for name in list(subscriber.wanted):
+                    subscriber._lost(name, moved=False)
+                await subscriber.stop()
+
     async def close(self) -> None:
         await super().close()
         for subscriber in self._nodes.values():
-            await subscriber.close()
+            await subscriber.stop()
         self._nodes.clear()
         self._placement.clear()

@@ -8,6 +8,7 @@ reconnect and calls the layer's on_disconnect/on_reconnect callbacks.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import time
 from typing import TYPE_CHECKING, Any
@@ -56,7 +57,7 @@ class ShardSubscriber:
         await self._send(self.SUBSCRIBE, name)
         try:
             await asyncio.wait_for(asyncio.shield(future), self.layer.socket_timeout)
-        except TimeoutError as exc:
+        except builtins.TimeoutError as exc:  # what wait_for raises; ours is redis's
             raise TimeoutError(f"Redis did not confirm the subscription to {name!r}") from exc
         finally:
             waiters = self._waiters.get(name)

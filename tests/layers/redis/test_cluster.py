@@ -4,12 +4,14 @@ processes on different nodes, sharded pub/sub, and slots moving under live traff
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
 from redis.crc import key_slot
+from redis.exceptions import RedisError
 
 from fast_channels.config import layer_from_env
 from fast_channels.layers.redis import RedisChannelLayer, RedisPubSubChannelLayer
@@ -244,3 +246,113 @@ async def test_the_pubsub_layer_resubscribes_where_a_slot_moved(own_cluster: Red
         assert placed.node.endswith(f":{target}")
     finally:
         await layer.close()
+
+
+# -- a master fails and its replica takes over ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def replicated_cluster() -> Iterator[RedisCluster]:
+    """Three masters with a replica each; the test kills a master."""
+    cluster = RedisCluster(replicas=1)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.cleanup()
+
+
+def name_on(cluster: RedisCluster, port: int, make_key: Callable[[str], str]) -> str:
+    """A group name whose key (built by make_key) lives on the master at `port`."""
+    return next(
+        name
+        for name in (f"room-{index}" for index in range(10_000))
+        if cluster.owner(keyslot(make_key(name))) == port
+    )
+
+
+async def _flow(layer: Any, group: str, channel: str, stop: asyncio.Event) -> dict[int, float]:
+    """group_send numbered messages until stopped; returns n -> when its send started."""
+    accepted: dict[int, float] = {}
+    n = 0
+    while not stop.is_set():
+        started = time.monotonic()
+        try:
+            await layer.group_send(group, {"type": "m", "n": n})
+            accepted[n] = started
+        except RedisError:
+            pass
+        n += 1
+        await asyncio.sleep(0.01)
+    return accepted
+
+
+async def _collect(layer: Any, channel: str, got: dict[int, float]) -> None:
+    while True:
+        got.setdefault((await layer.receive(channel))["n"], time.monotonic())
+
+
+async def test_both_layers_survive_a_master_failing_over_to_its_replica(
+    replicated_cluster: RedisCluster,
+) -> None:
+    cluster = replicated_cluster
+    options: dict[str, Any] = {"hosts": [cluster.cluster_url], "socket_timeout": 1}
+    queue = RedisChannelLayer(prefix="fo", **options)
+    pubsub = RedisPubSubChannelLayer(prefix="fo-ps", **options)
+    for layer in (queue, pubsub):
+        layer.bind_alias(f"cluster-{uuid.uuid4().hex[:8]}")
+    victim = cluster.owner(keyslot(queue.process_keys(queue.process_id)[0]))
+    queue_group = name_on(cluster, victim, lambda name: queue.group_keys(name)[0])
+    pubsub_group = name_on(cluster, victim, lambda name: f"fo-ps:g:{name}")
+    got: dict[str, dict[int, float]] = {"queue": {}, "pubsub": {}}
+    stop = asyncio.Event()
+    tasks = []
+    try:
+        for kind, layer, group in (("queue", queue, queue_group), ("pubsub", pubsub, pubsub_group)):
+            channel = await layer.new_channel()
+            await layer.group_add(group, channel)
+            tasks.append(asyncio.create_task(_collect(layer, channel, got[kind])))
+        flows = [
+            asyncio.create_task(_flow(queue, queue_group, "", stop)),
+            asyncio.create_task(_flow(pubsub, pubsub_group, "", stop)),
+        ]
+        await asyncio.sleep(0.5)
+        assert got["queue"], "nothing flows before the failover"
+        assert got["pubsub"], "nothing flows before the failover"
+        killed_at = time.monotonic()
+        slot = keyslot(queue.process_keys(queue.process_id)[0])
+        cluster.kill_owner(slot)
+        await asyncio.to_thread(cluster.wait_for_new_owner, slot, victim)
+        promoted_at = time.monotonic()
+        await asyncio.sleep(4)
+        stop.set()
+        accepted_queue, accepted_pubsub = [await flow for flow in flows]
+        # Queue layer: everything sent once the replica was promoted arrives.
+        after = {n for n, t in accepted_queue.items() if t >= promoted_at}
+        assert len(after) > 20
+        for _ in range(100):
+            if after <= got["queue"].keys():
+                break
+            await asyncio.sleep(0.05)
+        assert after <= got["queue"].keys(), f"lost {sorted(after - got['queue'].keys())}"
+        # Pub/sub layer: delivery resumed on the promoted replica, up to the last message.
+        resumed = [n for n in got["pubsub"] if accepted_pubsub.get(n, 0) > promoted_at]
+        assert resumed
+        assert max(accepted_pubsub) - max(resumed) < 5
+        assert not any(task.done() for task in tasks), "a consumer died in the failover"
+        first = {
+            kind: min(t for n, t in got[kind].items() if accepted.get(n, 0) > killed_at)
+            for kind, accepted in (("queue", accepted_queue), ("pubsub", accepted_pubsub))
+        }
+        print(
+            f"\ncluster failover: promoted after {promoted_at - killed_at:.2f}s, first delivery "
+            f"after kill: queue {first['queue'] - killed_at:.2f}s, "
+            f"pub/sub {first['pubsub'] - killed_at:.2f}s"
+        )
+    finally:
+        stop.set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await queue.close()
+        await pubsub.close()
