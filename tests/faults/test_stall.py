@@ -71,21 +71,10 @@ def calls(layer: Any, channel: str) -> dict[str, Callable[[], Awaitable[Any]]]:
     }
 
 
-SUBSCRIBE_TIMEOUT_BUG = (
-    "layers/redis/subscriber.py ShardSubscriber.subscribe catches redis.exceptions.TimeoutError "
-    "around asyncio.wait_for, which raises the builtin TimeoutError: an unconfirmed SUBSCRIBE "
-    "escapes as a bare builtin TimeoutError() (not a RedisError, no message naming the channel) "
-    "and pubsub._subscribe does not count it in layer_redis_errors_total{op=subscribe}"
-)
 CASES = [
-    pytest.param(cls, name, id=f"{layer_id}-{name}", marks=marks)
+    pytest.param(cls, name, id=f"{layer_id}-{name}")
     for cls, layer_id in ((RedisChannelLayer, "queue"), (RedisPubSubChannelLayer, "pubsub"))
     for name in ("send", "send_plain", "group_send", "group_add", "ping")
-    for marks in [
-        pytest.mark.xfail(strict=True, reason=SUBSCRIBE_TIMEOUT_BUG)
-        if (layer_id, name) == ("pubsub", "group_add")
-        else ()
-    ]
 ]
 
 
