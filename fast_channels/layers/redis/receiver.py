@@ -61,6 +61,9 @@ class ProcessReceiver:
                 if failed:
                     # A restarted Redis may have lost our memberships: put them back first.
                     await layer.refresh_memberships()
+                    # Counted once Redis really answered (refresh sends nothing when there
+                    # are no memberships), so one outage is one reconnect.
+                    await layer.shards.client(layer.shards.index(layer.process_id)).ping()
                     layer.metrics.reconnect("receive")
                     logger.info("fast_channels.layer.reconnected", layer=layer.alias, op="receive")
                     failed = False
