@@ -20,11 +20,10 @@ from fast_channels.middleware.auth import AuthMiddleware
 from fast_channels.observability.logging import configure_logging
 from fast_channels.service import add_observability_endpoints
 from fast_channels.types import Receive, Scope, Send
+from tests.security.constants import ALLOWED_ORIGINS, TOKEN
 
 configure_logging(level=logging.DEBUG)  # everything the library logs, to prove what it omits
 
-TOKEN = "tok-7f3a9c-very-secret"  # what a real app would look up in its session store
-ALLOWED_ORIGINS = ["https://app.example.com"]
 connects = {"count": 0}
 
 

@@ -8,8 +8,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from tests.security.app import TOKEN
 from tests.security.conftest import Server
+from tests.security.constants import TOKEN
 
 GOOD_ORIGIN = "https://app.example.com"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

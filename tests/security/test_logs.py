@@ -19,8 +19,8 @@ from fast_channels.layers import InMemoryChannelLayer, channel_layers, register_
 from fast_channels.layers.redis import RedisChannelLayer
 from fast_channels.middleware.auth import AuthMiddleware
 from fast_channels.testing import WebsocketCommunicator
-from tests.security.app import TOKEN
 from tests.security.conftest import Server
+from tests.security.constants import TOKEN
 from tests.support.redis_server import RedisServer
 
 PAYLOAD = "payload-secret-5b1e77"
