@@ -232,16 +232,6 @@ def test_a_message_too_large_raises_before_touching_redis(
     asyncio.run(body())
 
 
-TUPLE_KEY_BUG = (
-    "layers/redis/serializers.py MsgPackSerializer: msgpack packs a tuple dict key as an array; "
-    "unpackb(strict_map_key=False) turns it back into a list, which is unhashable, so the "
-    "receiver raises, counts the frame as dropped{reason=undecodable} and the message is lost "
-    "although send() accepted it (the fix: refuse such keys at send with a TypeError, e.g. "
-    "unpack with use_list=False, or validate keys in Codec.encode)"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=TUPLE_KEY_BUG)
 @pytest.mark.parametrize("cls", [RedisChannelLayer, RedisPubSubChannelLayer])
 @pytest.mark.parametrize(
     "message",

@@ -93,14 +93,6 @@ async def test_library_log_events_hold_no_secrets(kind: str, redis_server: Redis
         assert secret not in text, f"{secret!r} logged: {text}"
 
 
-MALFORMED_FRAME_LOG_BUG = (
-    "layers/redis/envelope.py split_frame puts the frame's first 40 bytes in the "
-    "UndecodableMessage text (f'malformed frame: {frame[:40]!r}'), and common.py logs str(exc) "
-    "in fast_channels.layer.undecodable: a malformed frame's payload reaches the logs"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=MALFORMED_FRAME_LOG_BUG)
 async def test_an_undecodable_frame_is_logged_without_its_content(
     redis_server: RedisServer,
 ) -> None:

@@ -112,4 +112,5 @@ def split_frame(frame: bytes) -> tuple[float, bytes, bytes]:
         head, targets, payload = frame.split(b"\n", 2)
         return float(head), targets, payload
     except ValueError as exc:
-        raise UndecodableMessage(f"malformed frame: {frame[:40]!r}") from exc
+        # Never the frame's bytes: they are the user's payload, and this text gets logged.
+        raise UndecodableMessage(f"malformed frame ({len(frame)} bytes)") from exc

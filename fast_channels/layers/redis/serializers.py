@@ -91,8 +91,24 @@ class BaseMessageSerializer(ABC):
         return self.from_bytes(data)
 
 
+def _require_scalar_keys(value: Any) -> None:
+    """msgpack packs a tuple key as an array, which comes back as an unhashable list: the
+    message would be accepted and then lost at the receiver. Refuse it at send time instead."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, tuple | list):
+                raise TypeError(f"Message dict keys must be str, bytes or numbers, got {key!r}")
+            if isinstance(item, dict | list | tuple):
+                _require_scalar_keys(item)
+    else:
+        for item in value:
+            if isinstance(item, dict | list | tuple):
+                _require_scalar_keys(item)
+
+
 class MsgPackSerializer(BaseMessageSerializer):
     def as_bytes(self, message: dict[str, Any]) -> bytes:
+        _require_scalar_keys(message)
         return msgpack.packb(message, use_bin_type=True)  # type: ignore[no-any-return]
 
     def from_bytes(self, data: bytes) -> dict[str, Any]:
