@@ -66,7 +66,8 @@ async def _drive(
     await tally.drain(bound.drain)
     for task in receivers:
         task.cancel()
-    await asyncio.gather(*receivers, return_exceptions=True)
+    # Bounded: a peer's receive() may swallow the cancellation (fc 1.1.0 with 4 instances does).
+    await asyncio.wait(receivers, timeout=5)
 
 
 class Bound:
