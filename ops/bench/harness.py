@@ -159,7 +159,7 @@ def run_plan(plan: list[Scenario], only: set[str] | None, peers: dict[str, bool]
             entry: dict[str, Any] = {"params": scenario.params, "impls": {}}
             if scenario.id == "ceilings" and shutil.which("redis-benchmark"):
                 entry["redis_benchmark"] = redis.benchmark(
-                    10_000 if scenario.params["count"] < 20000 else 100_000
+                    10_000 if scenario.params["count"] < 10000 else 100_000
                 )
             for impl in scenario.impls:
                 if impl.venv is not None and not peers.get(impl.venv):

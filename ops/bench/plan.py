@@ -77,7 +77,7 @@ def scenarios(quick: bool) -> list[Scenario]:
     lat = ["rate", "p50_ms", "p99_ms"]
     plan = [
         Scenario(
-            "ceilings", "ceilings", [RAW], {"count": 2000 if quick else 20000, "repeat": repeat}, []
+            "ceilings", "ceilings", [RAW], {"count": 2000 if quick else 10000, "repeat": repeat}, []
         ),
         Scenario(
             "p2p", "p2p", LAYERS, {"messages": 1000 if quick else 20000, "timeout": timeout}, lat

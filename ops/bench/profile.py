@@ -21,11 +21,13 @@ from pathlib import Path
 from ops.bench.harness import WORKER, RedisServer
 from ops.bench.plan import HERE
 
+PY_SPY = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+
 
 def record(scenario: str, kind: str, params: str, fmt: str, out: str, redis: RedisServer) -> None:
     merged = {"repeat": 1, **json.loads(params)}
     subprocess.run(
-        [shutil.which("py-spy") or "py-spy", "record", "--rate", "250", "--format", fmt,
+        [PY_SPY, "record", "--rate", "250", "--format", fmt,
          "-o", out, "--", sys.executable, str(WORKER), "ours", kind, scenario, redis.url,
          json.dumps(merged)],
         cwd=WORKER.parent, check=True,
