@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -44,9 +43,7 @@ async def test_readyz_is_503_while_draining(client: httpx.AsyncClient) -> None:
 
 
 async def test_metrics_is_prometheus_text(client: httpx.AsyncClient) -> None:
-    started = time.monotonic()
     response = await client.get("/metrics")
-    assert time.monotonic() - started < 1
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     assert "# TYPE fast_channels_websocket_connections gauge" in response.text

@@ -111,7 +111,9 @@ async def test_redis_down_is_counted_readyz_503_and_metrics_still_answer(
             assert "fragile" in ready.json()["failing"]
             started = time.monotonic()
             metrics = await http.get("/metrics")
-            assert time.monotonic() - started < 1.0
+            # Bounded by the 0.5 s check timeout, not by Redis: a dead Redis never hangs a
+            # scrape. (Generous margin: rendering the whole test session's registry takes time.)
+            assert time.monotonic() - started < 2.0
             assert metrics.status_code == 200
             assert (
                 sample("fast_channels_layer_redis_errors_total", layer="fragile", op="backlog")
