@@ -173,8 +173,14 @@ class BaseChannelLayer(ABC):
     async def ping(self) -> None:  # noqa: B027 - optional hook
         """Raise if the layer's backing store does not answer (used by /readyz)."""
 
-    async def refresh_backlog(self) -> None:  # noqa: B027 - optional hook
-        """Update the `where="redis"` queue-depth gauge (called when /metrics is scraped)."""
+    async def refresh_backlog(self) -> None:
+        """Update the queue-depth gauges (called when /metrics is scraped): `where="local"`
+        here; layers with a backing store add `where="redis"`."""
+        self.metrics.local_depth.set(self.local_backlog())
+
+    def local_backlog(self) -> int:
+        """Messages buffered in this process, waiting for their consumers."""
+        return 0
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and background tasks."""

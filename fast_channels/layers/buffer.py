@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 
 class Delivery(NamedTuple):
@@ -23,18 +23,14 @@ class Delivery(NamedTuple):
     traceparent: str | None = None
 
 
-class DepthGauge(Protocol):
-    def inc(self, amount: float = 1) -> None: ...
-    def dec(self, amount: float = 1) -> None: ...
-
-
 class ChannelBuffer:
-    __slots__ = ("_depth", "_items", "_waiters", "last_active")
+    # No metric is touched per message here (a gauge update takes a lock): the layer sums the
+    # buffers' lengths into its queue-depth gauge when /metrics is scraped.
+    __slots__ = ("_items", "_waiters", "last_active")
 
-    def __init__(self, depth: DepthGauge) -> None:
+    def __init__(self) -> None:
         self._items: deque[Delivery] = deque()
         self._waiters: deque[asyncio.Future[None]] = deque()
-        self._depth = depth  # the layer's local queue-depth gauge, kept exact here
         self.last_active = time.monotonic()
 
     def __len__(self) -> int:
@@ -46,7 +42,6 @@ class ChannelBuffer:
 
     def put(self, delivery: Delivery) -> None:
         self._items.append(delivery)
-        self._depth.inc()
         self._wake_one()
 
     def drop_expired(self, now: float) -> int:
@@ -55,21 +50,16 @@ class ChannelBuffer:
         while self._items and self._items[0].expires_at < now:
             self._items.popleft()
             dropped += 1
-        if dropped:
-            self._depth.dec(dropped)
         return dropped
 
     def clear(self) -> int:
         count = len(self._items)
         self._items.clear()
-        if count:
-            self._depth.dec(count)
         return count
 
     def get_nowait(self) -> Delivery | None:
         if not self._items:
             return None
-        self._depth.dec()
         return self._items.popleft()
 
     async def get(self) -> Delivery:
@@ -87,7 +77,6 @@ class ChannelBuffer:
                     self._wake_one()
                 raise
         self.last_active = time.monotonic()
-        self._depth.dec()
         return self._items.popleft()
 
     def _wake_one(self) -> None:

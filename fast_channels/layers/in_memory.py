@@ -40,7 +40,7 @@ class InMemoryChannelLayer(BaseChannelLayer):
     def _buffer(self, channel: str) -> ChannelBuffer:
         buffer = self.channels.get(channel)
         if buffer is None:
-            buffer = self.channels[channel] = ChannelBuffer(self.metrics.local_depth)
+            buffer = self.channels[channel] = ChannelBuffer()
         return buffer
 
     def _has_room(self, channel: str, buffer: ChannelBuffer, now: float) -> bool:
@@ -175,6 +175,9 @@ class InMemoryChannelLayer(BaseChannelLayer):
             buffer.put(delivery)
             delivered += 1
         return delivered, full
+
+    def local_backlog(self) -> int:
+        return sum(len(buffer) for buffer in self.channels.values())
 
     async def flush(self) -> None:
         for buffer in self.channels.values():

@@ -91,16 +91,19 @@ async def test_a_full_channel_counts_once(memory_layer: InMemoryChannelLayer) ->
     assert sample("fast_channels_layer_channel_full_total", layer="tiny", op="send") == before + 1
 
 
-async def test_local_queue_depth_follows_the_buffer() -> None:
+async def test_local_queue_depth_is_read_at_scrape_time() -> None:
     layer = InMemoryChannelLayer()
     layer.bind_alias("depth")
     channel = await layer.new_channel()
     for index in range(4):
         await layer.send(channel, {"type": "m", "n": index})
+    await layer.refresh_backlog()  # what GET /metrics does for every registered layer
     assert sample("fast_channels_layer_queue_depth", layer="depth", where="local") == 4
     await asyncio.wait_for(layer.receive(channel), 1)
+    await layer.refresh_backlog()
     assert sample("fast_channels_layer_queue_depth", layer="depth", where="local") == 3
     await layer.release_channel(channel)
+    await layer.refresh_backlog()
     assert sample("fast_channels_layer_queue_depth", layer="depth", where="local") == 0
     assert (
         sample("fast_channels_layer_messages_dropped_total", layer="depth", reason="released") >= 3

@@ -96,6 +96,9 @@ class RedisLayerBase(BaseChannelLayer):
         self._pipelines: dict[int, AutoPipeline] = {}
         self._undecodable_log = RateLimitedLog(logger, "fast_channels.layer.undecodable")
 
+    def local_backlog(self) -> int:
+        return sum(len(local.buffer) for local in self._local.values())
+
     def batched(self, index: int) -> AutoPipeline:
         """Shard `index`'s client behind automatic pipelining: concurrent sends share one round
         trip (and one connection) instead of taking one each."""
@@ -132,7 +135,7 @@ class RedisLayerBase(BaseChannelLayer):
     def _local_channel(self, channel: str, owned: bool = False) -> LocalChannel:
         local = self._local.get(channel)
         if local is None:
-            buffer = ChannelBuffer(self.metrics.local_depth)
+            buffer = ChannelBuffer()
             local = self._local[channel] = LocalChannel(buffer, self.get_capacity(channel), owned)
         elif owned:
             local.owned = True

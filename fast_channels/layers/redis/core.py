@@ -90,6 +90,10 @@ class RedisChannelLayer(RedisLayerBase):
         self.metrics.sent("send")
 
     async def receive_delivery(self, channel: str) -> Delivery:
+        local = self._local.get(channel)
+        if local is not None and local.owned:  # the consumer's own channel: validated at birth
+            self._receiver.ensure_running()
+            return await self._get(local)
         self.require_valid_channel_name(channel, receive=True)
         process = self.process_of(channel)
         if process is None:
@@ -119,14 +123,12 @@ class RedisChannelLayer(RedisLayerBase):
         groups = self._forget_channel(channel)
         if not groups:
             return
-        client = self.shards.client(self.shard_of_channel(channel))
-        pipe = client.pipeline(transaction=False)
+        commands: list[tuple[Any, ...]] = []
         for group in groups:
             group_key, caps_key = self.group_keys(group)
-            pipe.zrem(group_key, channel)
-            pipe.hdel(caps_key, channel)
+            commands += [("ZREM", group_key, channel), ("HDEL", caps_key, channel)]
         try:
-            await pipe.execute()
+            await self.batched(self.shard_of_channel(channel)).execute_commands(commands)
         except RedisError as exc:  # a consumer's cleanup must not fail: group_expiry reaps it
             self._count_error("group_discard", exc)
 
@@ -136,15 +138,20 @@ class RedisChannelLayer(RedisLayerBase):
         self.require_valid_group_name(group)
         self.require_valid_channel_name(channel)
         group_key, caps_key = self.group_keys(group)
-        pipe = self.shards.client(self.shard_of_channel(channel)).pipeline(transaction=False)
-        pipe.zadd(group_key, {channel: time.time()})
-        pipe.expire(group_key, self._group_ttl)
+        # Batched with whatever else is in flight: a burst of connections (a deploy, a
+        # reconnect storm) shares round trips and one connection instead of exhausting the pool.
+        commands: list[tuple[Any, ...]] = [
+            ("ZADD", group_key, time.time(), channel),
+            ("EXPIRE", group_key, self._group_ttl),
+        ]
         capacity = self.get_capacity(channel)
         if capacity != self.capacity:
-            pipe.hset(caps_key, channel, capacity)
-            pipe.expire(caps_key, self._group_ttl)
+            commands += [
+                ("HSET", caps_key, channel, capacity),
+                ("EXPIRE", caps_key, self._group_ttl),
+            ]
         try:
-            await pipe.execute()
+            await self.batched(self.shard_of_channel(channel)).execute_commands(commands)
         except RedisError as exc:
             self._count_error("group_add", exc)
             raise
@@ -155,11 +162,9 @@ class RedisChannelLayer(RedisLayerBase):
         self.require_valid_group_name(group)
         self.require_valid_channel_name(channel)
         group_key, caps_key = self.group_keys(group)
-        pipe = self.shards.client(self.shard_of_channel(channel)).pipeline(transaction=False)
-        pipe.zrem(group_key, channel)
-        pipe.hdel(caps_key, channel)
+        commands = [("ZREM", group_key, channel), ("HDEL", caps_key, channel)]
         try:
-            await pipe.execute()
+            await self.batched(self.shard_of_channel(channel)).execute_commands(commands)
         except RedisError as exc:
             self._count_error("group_discard", exc)
             raise
@@ -241,7 +246,8 @@ class RedisChannelLayer(RedisLayerBase):
     # -- lifecycle -------------------------------------------------------------------------
 
     async def refresh_backlog(self) -> None:
-        """The frames waiting in Redis for this process, into queue_depth{where="redis"}."""
+        """Also the frames waiting in Redis for this process, into queue_depth{where="redis"}."""
+        await super().refresh_backlog()
         queue_key, _ = self.process_keys(self.process_id)
         client = self.shards.client(self.shards.index(self.process_id))
         self.metrics.redis_depth.set(await client.llen(queue_key))

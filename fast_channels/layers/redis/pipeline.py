@@ -20,10 +20,12 @@ _LEAD = object()  # set on a queued caller's future: "your turn to send the batc
 
 
 class _Call:
-    __slots__ = ("args", "future")
+    """One caller's commands (usually one) and the future its replies arrive on."""
 
-    def __init__(self, args: tuple[Any, ...], future: asyncio.Future[Any]) -> None:
-        self.args = args
+    __slots__ = ("commands", "future")
+
+    def __init__(self, commands: list[tuple[Any, ...]], future: asyncio.Future[Any]) -> None:
+        self.commands = commands
         self.future = future
 
 
@@ -47,12 +49,17 @@ class AutoPipeline:
         return await self.execute_command("EVALSHA", sha, numkeys, *args)
 
     async def execute_command(self, *args: Any) -> Any:
-        call = _Call(args, asyncio.get_running_loop().create_future())
+        return (await self.execute_commands([args]))[0]
+
+    async def execute_commands(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Several commands in one go (in the same batch, in order); the first error raises."""
+        call = _Call(commands, asyncio.get_running_loop().create_future())
         if self._busy:
             self._queue.append(call)
             try:
                 if await call.future is not _LEAD:
-                    return call.future.result()
+                    replies: list[Any] = call.future.result()
+                    return replies
             except asyncio.CancelledError:
                 if call.future.done() and not call.future.cancelled():
                     self._hand_off()  # we were chosen to send but are gone: choose another
@@ -66,7 +73,8 @@ class AutoPipeline:
             await self._send(batch)
         finally:
             self._hand_off()
-        return call.future.result()
+        results: list[Any] = call.future.result()
+        return results
 
     def _take_queue(self) -> list[_Call]:
         calls = [queued for queued in self._queue if not queued.future.done()]
@@ -83,12 +91,13 @@ class AutoPipeline:
 
     async def _send(self, batch: list[_Call]) -> None:
         try:
-            if len(batch) == 1:
-                results = [await self._one(batch[0].args)]
+            if len(batch) == 1 and len(batch[0].commands) == 1:
+                results = [await self._one(batch[0].commands[0])]
             else:
                 pipe = self.client.pipeline(transaction=False)
                 for call in batch:
-                    pipe.execute_command(*call.args)
+                    for command in call.commands:
+                        pipe.execute_command(*command)
                 results = await pipe.execute(raise_on_error=False)
         except asyncio.CancelledError:
             # The batch was cut off mid-flight: whether Redis ran it is unknown to the others.
@@ -98,17 +107,21 @@ class AutoPipeline:
         except Exception as error:
             self._fail(batch, error)
             return
-        for call, result in zip(batch, results, strict=True):
+        start = 0
+        for call in batch:
+            replies = results[start : start + len(call.commands)]
+            start += len(call.commands)
             if call.future.done():
                 continue
-            if isinstance(result, Exception):
-                call.future.set_exception(result)
+            failure = next((reply for reply in replies if isinstance(reply, Exception)), None)
+            if failure is not None:
+                call.future.set_exception(failure)
             else:
-                call.future.set_result(result)
+                call.future.set_result(replies)
 
-    async def _one(self, args: tuple[Any, ...]) -> Any:
+    async def _one(self, command: tuple[Any, ...]) -> Any:
         try:
-            return await self.client.execute_command(*args)
+            return await self.client.execute_command(*command)
         except Exception as error:  # delivered through the future, like pipeline errors
             return error
 
