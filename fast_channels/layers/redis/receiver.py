@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 import structlog
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from fast_channels.layers.redis.connection import Backoff
 
@@ -33,6 +33,12 @@ def stopping() -> bool:
     """
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
+
+
+def _targets(frame: bytes) -> bytes:
+    """The target list of a frame, or nothing for a malformed one (dropped when decoded)."""
+    parts = frame.split(b"\n", 2)
+    return parts[1] if len(parts) == 3 else b""
 
 
 class ProcessReceiver:
@@ -78,39 +84,60 @@ class ProcessReceiver:
                 await asyncio.sleep(backoff.next_delay())
 
     async def _pump(self, backoff: Backoff) -> None:
+        """One round trip per burst: the previous burst's capacity counts are fixed (ACK) and
+        the next burst is awaited (BLMPOP) in one pipeline; BLMPOP returns at once when frames
+        are already waiting."""
+        if not self._blmpop:
+            return await self._pump_without_blmpop(backoff)
+        layer = self.layer
+        client = layer.shards.client(layer.shards.index(layer.process_id))
+        keys = list(layer.process_keys(layer.process_id))
+        taken: list[bytes] = []  # targets of frames popped but not yet acknowledged
+        while not stopping():
+            pipe = client.pipeline(transaction=False)
+            if taken:
+                pipe.evalsha(layer.scripts.ack_sha(client), 2, *keys, b" ".join(taken))
+            pipe.execute_command(
+                "BLMPOP", layer.block_timeout, 1, keys[0], "LEFT", "COUNT", POP_BATCH
+            )
+            replies = await pipe.execute(raise_on_error=False)
+            backoff.reset()
+            if taken:
+                if isinstance(replies[0], NoScriptError):
+                    await layer.scripts.load(client, layer.scripts.ack_sha(client))
+                elif isinstance(replies[0], Exception):
+                    raise replies[0]
+                else:
+                    taken = []
+            popped = replies[-1]
+            if isinstance(popped, ResponseError) and "unknown command" in str(popped).lower():
+                self._blmpop = False  # Redis < 7
+                return await self._pump_without_blmpop(backoff)
+            if isinstance(popped, Exception):
+                raise popped
+            if popped is not None:
+                frames = cast(list[bytes], popped[1])
+                taken += [_targets(frame) for frame in frames]
+                self._deliver(frames)
+
+    async def _pump_without_blmpop(self, backoff: Backoff) -> None:
+        """Redis < 7: a Lua pop of up to POP_BATCH, then BLPOP of one frame when empty."""
         layer = self.layer
         client = layer.shards.client(layer.shards.index(layer.process_id))
         queue, counts = layer.process_keys(layer.process_id)
-        taken: bytes = b""  # targets of frames a blocking pop took: POP fixes their counts
+        taken: bytes = b""  # targets of the frame BLPOP took: POP fixes their counts
         while not stopping():
-            left, frames = await layer.scripts.pop(client, [queue, counts], [POP_BATCH, taken])
+            _, frames = await layer.scripts.pop(client, [queue, counts], [POP_BATCH, taken])
             backoff.reset()
             taken = b""
-            layer.metrics.redis_depth.set(left)
             if frames:
                 self._deliver(frames)
                 continue
-            frames = await self._block_pop(client, queue)
-            if frames:
-                taken = b" ".join(frame.split(b"\n", 2)[1] for frame in frames)
-                self._deliver(frames)
-
-    async def _block_pop(self, client: Any, queue: str) -> list[bytes]:
-        """Wait for frames; BLMPOP (Redis 7) takes a whole burst in the round trip that waited."""
-        timeout = self.layer.block_timeout
-        if self._blmpop:
-            try:
-                reply = await client.execute_command(
-                    "BLMPOP", timeout, 1, queue, "LEFT", "COUNT", POP_BATCH
-                )
-            except ResponseError as error:
-                if "unknown command" not in str(error).lower():
-                    raise
-                self._blmpop = False  # Redis < 7: one frame per wait
-            else:
-                return [] if reply is None else cast(list[bytes], reply[1])
-        popped = await client.blpop([queue], timeout=timeout)
-        return [] if popped is None else [cast(bytes, popped[1])]
+            popped = await client.blpop([queue], timeout=layer.block_timeout)
+            if popped is not None:
+                frame = cast(bytes, popped[1])
+                taken = _targets(frame)
+                self._deliver([frame])
 
     def _deliver(self, frames: list[bytes]) -> None:
         layer, now = self.layer, time.time()

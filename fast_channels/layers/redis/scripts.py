@@ -145,6 +145,19 @@ redis.call('EXPIRE', KEYS[1], ARGV[4])
 return {1, pruned}
 """
 
+# KEYS: queue, counts. ARGV: targets of the frames the last blocking pop took (space-separated).
+# Pipelined just before the next BLMPOP, so a receive costs one round trip per burst.
+ACK = """
+local counts = {}
+count_targets(counts, ARGV[1])
+if redis.call('LLEN', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[2])
+else
+  subtract(KEYS[2], counts)
+end
+return 0
+"""
+
 # KEYS: queue, counts. ARGV: max frames, targets of a frame already taken by BLPOP.
 # Returns {frames left in the queue, {frames...}}.
 POP = """
@@ -279,6 +292,10 @@ class Scripts:
 
     async def group_members(self, client: Any, keys: list[str], args: list[Any]) -> list[Any]:
         return await self._script("group_members", GROUP_MEMBERS, client)(keys, args, client)  # type: ignore[no-any-return]
+
+    def ack_sha(self, client: Any) -> str:
+        """The SHA of ACK, for EVALSHA queued in the receive loop's pipeline."""
+        return self._script("ack", ACK, client).sha
 
     def deliver_sha(self, client: Any) -> str:
         """The SHA of DELIVER, for EVALSHA queued in a (cluster) pipeline."""
