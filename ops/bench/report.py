@@ -52,6 +52,43 @@ def summarize(entry: dict[str, Any]) -> dict[str, Any] | None:
     return summary
 
 
+def carry_over(
+    results: dict[str, Any], previous: dict[str, Any], note: str, only: set[str] | None = None
+) -> list[str]:
+    """Copy in the scenarios `results` lacks (of `only`, if given) from an earlier run's
+    results.json, each tagged with `note` (shown next to its rows): for a run of only some
+    scenarios. Returns the ids copied."""
+    added = []
+    for scenario_id, entry in previous["scenarios"].items():
+        if only is not None and scenario_id not in only:
+            continue
+        if scenario_id not in results["scenarios"]:
+            results["scenarios"][scenario_id] = {**entry, "carried_over": note}
+            added.append(scenario_id)
+    return sorted(added)
+
+
+MARKS = "¹²³⁴⁵"
+
+
+def _marks(results: dict[str, Any]) -> dict[str, str]:
+    """Scenario id -> footnote mark, for the scenarios carried over from an earlier run."""
+    notes = sorted(
+        {e["carried_over"] for e in results["scenarios"].values() if "carried_over" in e}
+    )
+    mark = {note: MARKS[i] for i, note in enumerate(notes)}
+    return {
+        sid: mark[e["carried_over"]]
+        for sid, e in results["scenarios"].items()
+        if "carried_over" in e
+    }
+
+
+def _tag(results: dict[str, Any], scenario: str) -> str:
+    mark = _marks(results).get(scenario)
+    return f"{scenario} {mark}" if mark else scenario
+
+
 def _get(results: dict[str, Any], scenario: str, impl: str) -> dict[str, Any] | None:
     entry = results["scenarios"].get(scenario, {}).get("impls", {}).get(impl)
     return summarize(entry) if entry else None
@@ -162,7 +199,9 @@ def main_rows(results: dict[str, Any], plan: list[Scenario]) -> list[list[str]]:
             if ours is None:
                 why = _status(results, scenario.id, impl)
                 if why:
-                    rows.append([scenario.id, impl, "-", f"not run: {why}"] + [""] * 6)
+                    rows.append(
+                        [_tag(results, scenario.id), impl, "-", f"not run: {why}"] + [""] * 6
+                    )
                 continue
             peer_fc = _get(results, scenario.id, fc) if fc else None
             peer_cr = _get(results, scenario.id, cr) if cr else None
@@ -178,7 +217,7 @@ def main_rows(results: dict[str, Any], plan: list[Scenario]) -> list[list[str]]:
                     lost += f" (unsent {unsent})"
                 rows.append(
                     [
-                        scenario.id,
+                        _tag(results, scenario.id),
                         impl.removeprefix("ours-"),
                         LABELS.get(metric, metric),
                         fmt(o),
@@ -214,7 +253,7 @@ def commands_rows(results: dict[str, Any]) -> list[list[str]]:
             detail = ", ".join(f"{k} {v:g}" for k, v in run["client_by_command"].items())
             rows.append(
                 [
-                    scenario_id,
+                    _tag(results, scenario_id),
                     impl,
                     fmt(summary["client_commands"]),
                     detail,
@@ -232,12 +271,13 @@ def losses(results: dict[str, Any]) -> list[str]:
             if summary and (summary["lost"] or summary["duplicates"] or summary["errors"]):
                 errors = ", ".join(f"{k} x{v}" for k, v in sorted(summary["errors"].items()))
                 found.append(
-                    f"- {scenario_id} / {impl}: {summary['lost']} of {summary['sent']} sent "
+                    f"- {_tag(results, scenario_id)} / {impl}: "
+                    f"{summary['lost']} of {summary['sent']} sent "
                     f"deliveries not received, {summary['duplicates']} duplicates, "
                     f"errors: {errors or 'none'} (over {summary['runs']} runs)"
                 )
             elif "error" in data:
-                found.append(f"- {scenario_id} / {impl}: ERROR {data['error']}")
+                found.append(f"- {_tag(results, scenario_id)} / {impl}: ERROR {data['error']}")
     return found
 
 
@@ -245,18 +285,43 @@ QUICK_NOTE = "Quick run (one run each, small sizes: not for comparison)."
 FULL_NOTE = "Full run: every figure is the median of 3 runs unless noted."
 
 
+# Ceilings measured by a scenario other than `ceilings` (a carried-over one keeps its mark).
+CEILING_SOURCES = {"e2e_bare_rate": "e2e_N1000", "bare_kb_per_connection": "memory_idle"}
+
+
 def markdown(results: dict[str, Any], plan: list[Scenario]) -> str:
     ceil = ceilings(results)
     kind = QUICK_NOTE if results.get("quick") else FULL_NOTE
+    commit = f" at commit {results['commit']}" if results.get("commit") else ""
+    marks = _marks(results)
+    notes = sorted(
+        {(marks[s], e["carried_over"]) for s, e in results["scenarios"].items() if s in marks}
+    )
+    carried = "".join(
+        f"\n\n{mark} **{note}** — not re-run: "
+        + ", ".join(
+            f"`{s}`" for s in sorted(marks) if results["scenarios"][s]["carried_over"] == note
+        )
+        + ". Their ratios compare figures of that earlier run with each other, never with this run."
+        for mark, note in notes
+    )
     out = [
         "# Benchmark results\n",
         f"{kind} "
         f"Redis {results['redis_version']} on 127.0.0.1, {results['machine']['cpus']} CPUs, "
-        f"Python {results['machine']['python']}; the run took {results['seconds']:.0f} s. "
-        "Method and caveats: [ops/bench/README.md](../README.md).\n",
-        "## Ceilings (same Redis, same run)\n",
+        f"Python {results['machine']['python']}; the run{commit} took {results['seconds']:.0f} s. "
+        f"Method and caveats: [ops/bench/README.md](../README.md).{carried}\n",
+        "## Ceilings (same Redis, same run)\n" if not marks else "## Ceilings (same Redis)\n",
         table(
-            ["ceiling", "ops/s"], [[k, fmt(v)] for k, v in sorted(ceil.items()) if "kb" not in k]
+            ["ceiling", "ops/s"],
+            [
+                [
+                    f"{k} {marks[CEILING_SOURCES[k]]}" if CEILING_SOURCES.get(k) in marks else k,
+                    fmt(v),
+                ]
+                for k, v in sorted(ceil.items())
+                if "kb" not in k
+            ],
         ),
         "## Ours vs the peers\n",
         "`fc` = fast-channels 1.1.0, `cr` = channels-redis 4.3.0 (same layer kind as the row); "
@@ -290,7 +355,9 @@ def markdown(results: dict[str, Any], plan: list[Scenario]) -> str:
     without = _get(results, "metrics_overhead_G1000", "ours-queue-nometrics")
     if with_metrics and without:
         out += [
-            "## Instrumentation overhead (issue 4)\n",
+            "## Instrumentation overhead (issue 4)"
+            + (f" {marks['metrics_overhead_G1000']}" if "metrics_overhead_G1000" in marks else "")
+            + "\n",
             table(
                 ["fan-out G=1000, queue layer", "deliveries/s", "p99 ms"],
                 [
