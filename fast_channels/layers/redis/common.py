@@ -7,7 +7,7 @@ import re
 import secrets
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import structlog
 
@@ -23,7 +23,7 @@ from fast_channels.layers.redis.envelope import (
 )
 from fast_channels.layers.redis.pipeline import AutoPipeline
 from fast_channels.layers.redis.serializers import EncryptionKey, registry
-from fast_channels.layers.redis.utils import HostSpec, decode_hosts
+from fast_channels.layers.redis.utils import HostSpec, decode_hosts, wants_cluster
 from fast_channels.observability.logging import RateLimitedLog
 
 logger = structlog.get_logger("fast_channels.layers.redis")
@@ -43,6 +43,20 @@ class LocalChannel:
 
 class RedisLayerBase(BaseChannelLayer):
     """Options, shards, codec, local channels and groups, shared by the queue and pub/sub layers."""
+
+    # Set on the public layer classes: the class in fast_channels.layers.redis.cluster that a
+    # constructor call builds instead when `hosts` names a Redis Cluster.
+    cluster_variant: ClassVar[str | None] = None
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        target: type[RedisLayerBase] = cls
+        # Only the class that declares the variant redirects (not the variant, not subclasses).
+        variant = cls.__dict__.get("cluster_variant")
+        if variant and wants_cluster(args, kwargs):
+            from fast_channels.layers.redis import cluster
+
+            target = getattr(cluster, variant)
+        return super().__new__(target)
 
     def __init__(
         self,

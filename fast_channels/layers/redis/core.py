@@ -23,18 +23,11 @@ from fast_channels.layers.redis.common import RedisLayerBase
 from fast_channels.layers.redis.envelope import make_frame
 from fast_channels.layers.redis.receiver import ProcessReceiver
 from fast_channels.layers.redis.scripts import Scripts
-from fast_channels.layers.redis.utils import wants_cluster
 from fast_channels.observability.tracing import producer_span
 
 
 class RedisChannelLayer(RedisLayerBase):
-    def __new__(cls, *args: Any, **kwargs: Any) -> RedisChannelLayer:
-        target = cls
-        if cls is RedisChannelLayer and wants_cluster(args, kwargs):  # the cluster variant
-            from fast_channels.layers.redis.cluster import RedisClusterChannelLayer
-
-            target = RedisClusterChannelLayer
-        return super().__new__(target)
+    cluster_variant = "RedisClusterChannelLayer"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

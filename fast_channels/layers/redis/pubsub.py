@@ -27,20 +27,13 @@ from fast_channels.layers.redis.common import RedisLayerBase, logger
 from fast_channels.layers.redis.envelope import make_frame
 from fast_channels.layers.redis.receiver import stopping
 from fast_channels.layers.redis.subscriber import ShardSubscriber
-from fast_channels.layers.redis.utils import wants_cluster
 from fast_channels.observability.tracing import producer_span
 
 Callback = Callable[[], Any]
 
 
 class RedisPubSubChannelLayer(RedisLayerBase):
-    def __new__(cls, *args: Any, **kwargs: Any) -> RedisPubSubChannelLayer:
-        target = cls
-        if cls is RedisPubSubChannelLayer and wants_cluster(args, kwargs):  # the cluster variant
-            from fast_channels.layers.redis.cluster import RedisClusterPubSubChannelLayer
-
-            target = RedisClusterPubSubChannelLayer
-        return super().__new__(target)
+    cluster_variant = "RedisClusterPubSubChannelLayer"
 
     def __init__(
         self,
