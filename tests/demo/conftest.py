@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.support.redis_server import free_port
+from tests.support.uvicorn_server import stop
 
 START_TIMEOUT = 20.0
 
@@ -34,13 +35,7 @@ class DemoProcess:
         return self.log.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop(self.process)
         self.log.unlink(missing_ok=True)
 
 

@@ -53,6 +53,7 @@ from tests.ops.rules import (
 )
 from tests.ops.test_dashboards import BOARD_FILES, load, panels
 from tests.support.redis_server import RedisServer, free_port
+from tests.support.uvicorn_server import stop as stop_process
 
 PROMETHEUS = shutil.which("prometheus")
 JOB = "fast-channels"
@@ -241,13 +242,7 @@ class PrometheusServer:
 
     async def stop(self) -> None:
         await self.http.aclose()
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process)
 
 
 def values(result: list[dict[str, Any]]) -> list[float]:
