@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
+from redis import asyncio as aioredis
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from fast_channels.layers.redis.connection import Backoff
+from fast_channels.layers.redis.multiplex import MultiplexedConnection
 
 if TYPE_CHECKING:
     from fast_channels.layers.redis.common import LocalChannel
@@ -91,8 +93,38 @@ class ProcessReceiver:
             return await self._pump_without_blmpop(backoff)
         layer = self.layer
         client = layer.shards.client(layer.shards.index(layer.process_id))
+        if not isinstance(client, aioredis.Redis):  # a cluster client routes per slot
+            return await self._pump_pipelined(client, backoff)
+        # Its own connection, as BLMPOP blocks it. No retry here: an ACK must not run twice;
+        # _run() reconnects with backoff instead.
+        connection = MultiplexedConnection(
+            client, timeout=layer.block_timeout + layer.socket_timeout, retry=False
+        )
         keys = list(layer.process_keys(layer.process_id))
         taken: list[bytes] = []  # targets of frames popped but not yet acknowledged
+        try:
+            while not stopping():
+                commands: list[tuple[Any, ...]] = []
+                if taken:
+                    ack_sha = layer.scripts.ack_sha(connection)
+                    commands.append(("EVALSHA", ack_sha, 2, *keys, b" ".join(taken)))
+                commands.append(
+                    ("BLMPOP", layer.block_timeout, 1, keys[0], "LEFT", "COUNT", POP_BATCH)
+                )
+                replies = await connection.execute_commands(commands, raise_on_error=False)
+                backoff.reset()
+                if taken:
+                    taken = await self._check_ack(connection, replies[0], taken)
+                if not self._take(replies[-1], taken):
+                    return await self._pump_without_blmpop(backoff)
+        finally:
+            await connection.aclose()
+
+    async def _pump_pipelined(self, client: Any, backoff: Backoff) -> None:
+        """The same loop through a redis-py pipeline (Redis Cluster: routed to the slot's node)."""
+        layer = self.layer
+        keys = list(layer.process_keys(layer.process_id))
+        taken: list[bytes] = []
         while not stopping():
             pipe = client.pipeline(transaction=False)
             if taken:
@@ -103,22 +135,31 @@ class ProcessReceiver:
             replies = await pipe.execute(raise_on_error=False)
             backoff.reset()
             if taken:
-                if isinstance(replies[0], NoScriptError):
-                    await layer.scripts.load(client, layer.scripts.ack_sha(client))
-                elif isinstance(replies[0], Exception):
-                    raise replies[0]
-                else:
-                    taken = []
-            popped = replies[-1]
-            if isinstance(popped, ResponseError) and "unknown command" in str(popped).lower():
-                self._blmpop = False  # Redis < 7
+                taken = await self._check_ack(client, replies[0], taken)
+            if not self._take(replies[-1], taken):
                 return await self._pump_without_blmpop(backoff)
-            if isinstance(popped, Exception):
-                raise popped
-            if popped is not None:
-                frames = cast(list[bytes], popped[1])
-                taken += [_targets(frame) for frame in frames]
-                self._deliver(frames)
+
+    async def _check_ack(self, client: Any, reply: Any, taken: list[bytes]) -> list[bytes]:
+        """What is still unacknowledged after the ACK's reply (all of it when ACK did not run)."""
+        if isinstance(reply, NoScriptError):
+            await self.layer.scripts.load(client, self.layer.scripts.ack_sha(client))
+            return taken
+        if isinstance(reply, Exception):
+            raise reply
+        return []
+
+    def _take(self, popped: Any, taken: list[bytes]) -> bool:
+        """Deliver what BLMPOP popped and note its targets; False when Redis lacks BLMPOP."""
+        if isinstance(popped, ResponseError) and "unknown command" in str(popped).lower():
+            self._blmpop = False  # Redis < 7
+            return False
+        if isinstance(popped, Exception):
+            raise popped
+        if popped is not None:
+            frames = cast(list[bytes], popped[1])
+            taken += [_targets(frame) for frame in frames]
+            self._deliver(frames)
+        return True
 
     async def _pump_without_blmpop(self, backoff: Backoff) -> None:
         """Redis < 7: a Lua pop of up to POP_BATCH, then BLPOP of one frame when empty."""

@@ -1,0 +1,294 @@
+"""One Redis connection that every caller of a layer shares at once (the hot command path).
+
+A command is written the moment it is issued (writes of one event-loop turn go out in one
+syscall) and its reply is matched in order as it arrives, straight from the transport's
+`data_received`: no connection checkout, no per-command timeout task, no reader task. redis-py's
+per-command path cost more CPU than the loopback round trip itself; this one costs a packing
+call, a future and a parser feed. Concurrent callers are pipelined for free and never exhaust a
+connection pool.
+
+The connection is opened by redis-py (so TLS, ACL user and password, db, client name and
+Sentinel master discovery behave exactly as configured), then its transport is handed to this
+module's protocol. Timeouts: every command fails with TimeoutError once it has waited `timeout`
+seconds (one timer per connection, not one per command); the connection is then dropped, as its
+replies can no longer be matched. A lost connection fails what is in flight with
+ConnectionError and the next command reconnects. Retries follow the pool's redis-py `Retry`
+policy (one retry on ConnectionError, or the Sentinel failover policy), as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any
+
+import hiredis
+from redis import asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.exceptions import (
+    AuthenticationError,
+    BusyLoadingError,
+    ConnectionError,
+    InvalidResponse,
+    NoPermissionError,
+    NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+    TimeoutError,
+)
+
+Command = tuple[Any, ...]
+
+# Error replies redis-py raises as their own classes (the ones our callers or the Retry care for).
+_ERROR_CLASSES: tuple[tuple[str, type[RedisError]], ...] = (
+    ("NOSCRIPT ", NoScriptError),
+    ("READONLY ", ReadOnlyError),
+    ("LOADING ", BusyLoadingError),
+    ("OOM ", OutOfMemoryError),
+    ("NOPERM ", NoPermissionError),
+)
+
+
+def _error_reply(reply: ResponseError) -> RedisError:
+    message = str(reply)
+    for prefix, cls in _ERROR_CLASSES:
+        if message.startswith(prefix):
+            return cls(message[len(prefix) :])
+    if message.startswith(("NOAUTH ", "WRONGPASS ")):
+        return AuthenticationError(message)
+    return reply
+
+
+class _Waiter:
+    """One caller's commands in flight: the replies collected so far and when to give up."""
+
+    __slots__ = ("count", "deadline", "future", "replies")
+
+    def __init__(self, future: asyncio.Future[list[Any]], count: int, deadline: float) -> None:
+        self.future = future
+        self.count = count
+        self.deadline = deadline
+        self.replies: list[Any] = []
+
+
+class _Protocol(asyncio.Protocol):
+    """Forwards transport events to its connection (kept apart: the transport holds this)."""
+
+    def __init__(self, owner: MultiplexedConnection) -> None:
+        self.owner = owner
+
+    def data_received(self, data: bytes) -> None:
+        self.owner._on_data(self, data)
+
+    def eof_received(self) -> bool:
+        return False  # close the transport: connection_lost follows
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.owner._on_lost(self, exc)
+
+    def pause_writing(self) -> None:
+        self.owner._writable.clear()
+
+    def resume_writing(self) -> None:
+        self.owner._writable.set()
+
+
+class MultiplexedConnection:
+    """Shares one connection of `client`'s pool among concurrent callers; see the module docstring.
+
+    Duck-types the parts of a redis-py client that `AsyncScript` and the layers use
+    (`execute_command`, `evalsha`, `script_load`, `connection_pool`).
+    """
+
+    def __init__(
+        self, client: aioredis.Redis, timeout: float | None = None, *, retry: bool = True
+    ) -> None:
+        self.client = client
+        self.pool: aioredis.ConnectionPool = client.connection_pool
+        kwargs = self.pool.connection_kwargs
+        self.timeout = float(timeout or kwargs.get("socket_timeout") or 5.0)
+        policy = kwargs.get("retry") if retry else None
+        self._retry: Retry | None = policy if isinstance(policy, Retry) else None
+        self._protocol: _Protocol | None = None
+        self._transport: asyncio.Transport | None = None
+        self._stream_writer: asyncio.StreamWriter | None = None
+        self._parser: Any = None
+        self._pending: deque[_Waiter] = deque()
+        self._out: list[bytes] = []
+        self._flush: asyncio.Handle | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._connecting: asyncio.Lock | None = None
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self._closed = False
+
+    @property
+    def connection_pool(self) -> aioredis.ConnectionPool:
+        return self.pool
+
+    # -- commands --------------------------------------------------------------------------
+
+    async def execute_command(self, *args: Any) -> Any:
+        return (await self.execute_commands([args]))[0]
+
+    async def evalsha(self, sha: str, numkeys: int, *args: Any) -> Any:
+        return (await self.execute_commands([("EVALSHA", sha, numkeys, *args)]))[0]
+
+    async def script_load(self, script: bytes | str) -> str:
+        sha = await self.execute_command("SCRIPT", "LOAD", script)
+        return sha.decode() if isinstance(sha, bytes) else str(sha)
+
+    async def execute_commands(
+        self, commands: list[Command], raise_on_error: bool = True
+    ) -> list[Any]:
+        """The replies to `commands`, sent together and in order. An error reply raises (the
+        first one) unless `raise_on_error` is false: then it takes its reply's place."""
+        try:
+            replies = await self._round_trip(commands)
+        except RedisError as error:
+            if self._retry is None:
+                raise
+            replies = await self._retry_after(error, commands)
+        if raise_on_error:
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+        return replies
+
+    async def _retry_after(self, error: RedisError, commands: list[Command]) -> list[Any]:
+        """Hand the failed attempt to the pool's redis-py Retry: it re-raises what it does not
+        retry, else backs off and calls again (a reconnect happens on the way)."""
+        first: list[RedisError] = [error]
+
+        async def attempt() -> list[Any]:
+            if first:
+                raise first.pop()
+            return await self._round_trip(commands)
+
+        assert self._retry is not None
+        return await self._retry.call_with_retry(attempt, self._after_failure)
+
+    async def _after_failure(self, error: Exception) -> None:
+        if isinstance(error, ReadOnlyError):
+            # A failed-over master became a replica: reconnect (Sentinel names the new master).
+            self._drop(ConnectionError("the master became a replica"))
+
+    async def _round_trip(self, commands: list[Command]) -> list[Any]:
+        if self._transport is None:
+            await self._connect()
+        if not self._writable.is_set():
+            await self._writable.wait()  # Redis reads slower than we write: wait for room
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter(loop.create_future(), len(commands), loop.time() + self.timeout)
+        try:
+            packed = [hiredis.pack_command(command) for command in commands]
+        except Exception as exc:
+            raise RedisError(f"cannot encode a Redis command: {exc}") from None
+        if self._transport is None:  # lost while we waited for room
+            raise ConnectionError("Connection to Redis lost")
+        self._pending.append(waiter)
+        self._out += packed
+        if self._flush is None:
+            self._flush = loop.call_soon(self._write)
+        if self._timer is None:
+            self._timer = loop.call_at(waiter.deadline, self._check_deadline)
+        return await waiter.future
+
+    def _write(self) -> None:
+        self._flush = None
+        out, self._out = self._out, []
+        if self._transport is not None and out:
+            self._transport.write(b"".join(out))
+
+    # -- replies -----------------------------------------------------------------------------
+
+    def _on_data(self, protocol: _Protocol, data: bytes) -> None:
+        if protocol is not self._protocol:
+            return
+        parser, pending = self._parser, self._pending
+        parser.feed(data)
+        while True:
+            try:
+                reply = parser.gets()
+            except InvalidResponse as exc:
+                self._drop(ConnectionError(f"Redis sent an invalid reply: {exc}"))
+                return
+            if reply is False:
+                return
+            if not pending:
+                self._drop(ConnectionError("Redis sent a reply nobody asked for"))
+                return
+            waiter = pending[0]
+            if isinstance(reply, ResponseError):
+                reply = _error_reply(reply)
+            waiter.replies.append(reply)
+            if len(waiter.replies) == waiter.count:
+                pending.popleft()
+                if not waiter.future.done():  # its caller may have been cancelled
+                    waiter.future.set_result(waiter.replies)
+
+    def _check_deadline(self) -> None:
+        self._timer = None
+        if not self._pending:
+            return
+        loop = asyncio.get_running_loop()
+        oldest = self._pending[0].deadline
+        if oldest <= loop.time():
+            self._drop(TimeoutError(f"Timeout reading from Redis ({self.timeout} s)"))
+        else:
+            self._timer = loop.call_at(oldest, self._check_deadline)
+
+    # -- the connection ----------------------------------------------------------------------
+
+    async def _connect(self) -> None:
+        if self._closed:
+            raise ConnectionError("This Redis connection was closed")
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            if self._transport is not None:
+                return
+            connection = self.pool.make_connection()  # type: ignore[no-untyped-call]
+            await connection.connect()
+            writer = connection._writer  # redis-py's StreamWriter, connected and authenticated
+            if writer is None:
+                raise ConnectionError("redis-py returned an unconnected connection")
+            transport: Any = writer.transport
+            protocol = _Protocol(self)
+            transport.set_protocol(protocol)
+            # The transport is ours now: redis-py's object must neither read it nor, when
+            # garbage-collected, warn that it was left open. The StreamWriter is kept: its
+            # __del__ would close the transport.
+            connection._parser.on_disconnect()
+            connection._reader = connection._writer = None
+            self._stream_writer = writer
+            self._parser = hiredis.Reader(protocolError=InvalidResponse, replyError=ResponseError)
+            self._protocol, self._transport = protocol, transport
+            self._writable.set()
+
+    def _on_lost(self, protocol: _Protocol, exc: Exception | None) -> None:
+        if protocol is self._protocol:
+            reason = f": {exc}" if exc else ""
+            self._drop(ConnectionError(f"Connection to Redis lost{reason}"))
+
+    def _drop(self, error: RedisError) -> None:
+        """Forget the connection and fail everything in flight with `error`."""
+        transport, self._transport, self._protocol = self._transport, None, None
+        self._out = []
+        self._writable.set()  # waiters for room find no transport and fail
+        pending, self._pending = self._pending, deque()
+        for waiter in pending:
+            if not waiter.future.done():
+                waiter.future.set_exception(error)
+        if transport is not None:
+            transport.abort()
+        self._stream_writer = None  # only now: its __del__ warns about an open transport
+
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._drop(ConnectionError("This Redis connection was closed"))
