@@ -26,62 +26,114 @@ class Delivery(NamedTuple):
 class ChannelBuffer:
     # No metric is touched per message here (a gauge update takes a lock): the layer sums the
     # buffers' lengths into its queue-depth gauge when /metrics is scraped.
-    __slots__ = ("_items", "_waiters", "last_active")
+    #
+    # Memory: there is one buffer per connection, and most connections are idle most of the
+    # time. An empty deque costs ~760 bytes (it allocates a 64-slot block up front), so the
+    # deque of deliveries exists only while something is buffered, and the usual single
+    # receiver waits in a plain slot; a deque holds only the 2nd and later concurrent receivers.
+    __slots__ = ("_items", "_more_waiters", "_waiter", "last_active")
 
     def __init__(self) -> None:
-        self._items: deque[Delivery] = deque()
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._items: deque[Delivery] | None = None
+        self._waiter: asyncio.Future[None] | None = None  # the receiver woken next
+        self._more_waiters: deque[asyncio.Future[None]] | None = None  # then these, in order
         self.last_active = time.monotonic()
 
     def __len__(self) -> int:
-        return len(self._items)
+        items = self._items
+        return len(items) if items is not None else 0
 
     @property
     def has_receivers(self) -> bool:
-        return bool(self._waiters)
+        return self._waiter is not None
 
     def put(self, delivery: Delivery) -> None:
-        self._items.append(delivery)
-        self._wake_one()
+        items = self._items
+        if items is None:
+            items = self._items = deque()
+        items.append(delivery)
+        if self._waiter is not None:
+            self._wake_one()
 
     def drop_expired(self, now: float) -> int:
         """Remove expired deliveries from the head; returns how many went."""
+        items = self._items
         dropped = 0
-        while self._items and self._items[0].expires_at < now:
-            self._items.popleft()
+        while items and items[0].expires_at < now:
+            items.popleft()
             dropped += 1
+        if dropped and not items:
+            self._items = None
         return dropped
 
     def clear(self) -> int:
-        count = len(self._items)
-        self._items.clear()
+        count = len(self)
+        self._items = None
         return count
 
     def get_nowait(self) -> Delivery | None:
         if not self._items:
             return None
-        return self._items.popleft()
+        return self._take()
 
     async def get(self) -> Delivery:
         self.last_active = time.monotonic()
         while not self._items:
             waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
+            self._add_waiter(waiter)
             try:
                 await waiter
             except asyncio.CancelledError:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
-                elif self._items:
+                if not self._remove_waiter(waiter) and self._items:
                     # We were woken and cancelled in the same turn: pass the wake-up on.
                     self._wake_one()
                 raise
         self.last_active = time.monotonic()
-        return self._items.popleft()
+        return self._take()
+
+    def _take(self) -> Delivery:
+        items = self._items
+        assert items  # callers checked: internal invariant
+        delivery = items.popleft()
+        if not items:
+            self._items = None  # an empty deque is ~760 bytes: idle buffers hold none
+        return delivery
+
+    def _add_waiter(self, waiter: asyncio.Future[None]) -> None:
+        if self._waiter is None:
+            self._waiter = waiter
+            return
+        if self._more_waiters is None:
+            self._more_waiters = deque()
+        self._more_waiters.append(waiter)
+
+    def _next_waiter(self) -> None:
+        """The first of the other waiters moves up to the slot."""
+        more = self._more_waiters
+        if more:
+            self._waiter = more.popleft()
+            if not more:
+                self._more_waiters = None
+        else:
+            self._waiter = None
+
+    def _remove_waiter(self, waiter: asyncio.Future[None]) -> bool:
+        """Forget a waiter that was never woken; False if it was (it is no longer listed)."""
+        if self._waiter is waiter:
+            self._next_waiter()
+            return True
+        more = self._more_waiters
+        if more is not None and waiter in more:
+            more.remove(waiter)
+            if not more:
+                self._more_waiters = None
+            return True
+        return False
 
     def _wake_one(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
+        while self._waiter is not None:
+            waiter = self._waiter
+            self._next_waiter()
             if not waiter.done():
                 waiter.set_result(None)
                 return
