@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import copy
 import functools
 import secrets
@@ -38,13 +39,38 @@ def get_handler_name(message: Any) -> str:
     return handler_name
 
 
-class _Failure:
-    """An exception raised by a message source, passed through the inbox to the main loop."""
+class _Turn:
+    """One handler at a time: the two tasks feeding a consumer (the ASGI receive and the
+    layer channel) take turns. Taking a free turn never awaits; a waiting task is handed the
+    turn directly, so the two sources alternate fairly."""
 
-    __slots__ = ("error",)
+    __slots__ = ("_waiter", "held")
 
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
+    def __init__(self) -> None:
+        self.held = False
+        # Only two tasks ever take turns, so at most one waits.
+        self._waiter: asyncio.Future[None] | None = None
+
+    async def wait(self) -> None:
+        """Called while the turn is held: returns once the holder has handed it over."""
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if self._waiter is waiter:
+                self._waiter = None
+            elif not waiter.cancelled():
+                self.release()  # handed the turn, then cancelled before running: pass it on
+            raise
+
+    def release(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)  # the turn goes to the waiter: `held` stays True
+                return
+        self.held = False
 
 
 class ConsumerApp:
@@ -124,51 +150,81 @@ class AsyncConsumer:
         if self.channel_layer is not None:
             log_context["channel"] = self.channel_name
         with structlog.contextvars.bound_contextvars(**log_context):
+            # Handlers may run in either of two tasks (see _run) but share one context, so a
+            # context variable set in connect() is seen by every later handler and disconnect().
+            context = contextvars.copy_context()
             try:
-                await self._run(receive)
+                await self._run(receive, context)
             except StopConsumer:
                 pass
             finally:
-                await self._shield_cleanup()
+                await self._shield_cleanup(context)
 
-    async def _run(self, receive: Receive) -> None:
-        # One inbox, fed by one long-lived task per source: no task is created per message, and
-        # the main loop handles one message at a time, in arrival order.
-        inbox: asyncio.Queue[Message | Delivery | _Failure] = asyncio.Queue(maxsize=1)
-        pumps = [asyncio.create_task(self._pump(receive, inbox))]
+    async def _run(self, receive: Receive, context: contextvars.Context) -> None:
         layer = self.channel_layer
-        if layer is not None:
-            channel_receive = functools.partial(layer.receive_delivery, self.channel_name)
-            pumps.append(asyncio.create_task(self._pump(channel_receive, inbox)))
-        try:
+        if layer is None:
+            # One source: no task, no hand-over, handlers in this task's context.
             while True:
-                item = await inbox.get()
-                if isinstance(item, _Failure):
-                    raise item.error
-                if isinstance(item, Delivery):
-                    if layer is not None:
-                        layer.metrics.received(item.op, item.sent_at)
-                    self._traceparent = item.traceparent
-                    try:
-                        await self.dispatch(item.message)
-                    finally:
-                        self._traceparent = None
-                else:
-                    await self.dispatch(item)
+                await self.dispatch(await receive())
+        # Two sources, each read by one long-lived task that runs its own handlers, one at a
+        # time (_Turn), in arrival order. A message wakes exactly one task: nothing is relayed
+        # through a queue, and no task is created per message.
+        loop = asyncio.get_running_loop()
+        ended: asyncio.Future[BaseException] = loop.create_future()
+        turn = _Turn()
+        channel_receive = functools.partial(layer.receive_delivery, self.channel_name)
+        feeders = [
+            loop.create_task(self._feed(receive, self.dispatch, turn, ended), context=context),
+            loop.create_task(
+                self._feed(channel_receive, self._dispatch_delivery, turn, ended),
+                context=context,
+            ),
+        ]
+        try:
+            error = await ended
         finally:
-            for pump in pumps:
-                pump.cancel()
-            await asyncio.gather(*pumps, return_exceptions=True)
+            for feeder in feeders:
+                feeder.cancel()
+            await asyncio.gather(*feeders, return_exceptions=True)
+        raise error
 
     @staticmethod
-    async def _pump(source: Callable[[], Awaitable[Any]], inbox: asyncio.Queue[Any]) -> None:
+    async def _feed(
+        source: Callable[[], Awaitable[Any]],
+        handle: Callable[[Any], Awaitable[None]],
+        turn: _Turn,
+        ended: asyncio.Future[BaseException],
+    ) -> None:
+        """Take items from `source` and handle each in turn; the first error (StopConsumer
+        included) ends the consumer: it is passed to _run, which stops both feeders."""
         try:
             while True:
-                await inbox.put(await source())
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            await inbox.put(_Failure(error))
+                item = await source()
+                if turn.held:
+                    await turn.wait()
+                else:
+                    turn.held = True
+                try:
+                    await handle(item)
+                finally:
+                    turn.release()
+        except BaseException as error:
+            # A CancelledError is ours (_run stopping the feeders: `ended` is done already) or
+            # came out of a handler, which ends the consumer like any other error.
+            if not ended.done():
+                ended.set_result(error)
+            if isinstance(error, asyncio.CancelledError):
+                raise
+
+    async def _dispatch_delivery(self, delivery: Delivery) -> None:
+        layer = self.channel_layer
+        if layer is not None:
+            layer.metrics.received(delivery.op, delivery.sent_at)
+        self._traceparent = delivery.traceparent
+        try:
+            await self.dispatch(delivery.message)
+        finally:
+            self._traceparent = None
 
     async def dispatch(self, message: Message) -> None:
         """Call the handler named by the message's type."""
@@ -201,9 +257,9 @@ class AsyncConsumer:
 
     # -- cleanup ---------------------------------------------------------------------------
 
-    async def _shield_cleanup(self) -> None:
+    async def _shield_cleanup(self, context: contextvars.Context | None = None) -> None:
         # Cleanup must finish even when the connection's task is being cancelled.
-        task = asyncio.ensure_future(self.cleanup())
+        task = asyncio.get_running_loop().create_task(self.cleanup(), context=context)
         try:
             await asyncio.shield(task)
         except asyncio.CancelledError:
