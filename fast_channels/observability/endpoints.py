@@ -18,6 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from fast_channels.observability import batching
+
 # A dead or stalled Redis must never hang a probe or a scrape: each check gets this long.
 DEFAULT_CHECK_TIMEOUT = 1.0
 
@@ -48,6 +50,7 @@ def _never_draining() -> bool:
 def render_metrics() -> bytes:
     """The exposition text; under several workers, the sum over every worker's files."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        batching.flush()  # this worker's files are current; the others' at most 1 s late
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry)

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from fast_channels.observability import metrics as m
+from fast_channels.observability.batching import batched
 
 # FAST_CHANNELS_METRICS=0 turns every instrument into a no-op (to measure their cost).
 ENABLED = os.environ.get("FAST_CHANNELS_METRICS", "1").lower() not in ("0", "false", "no")
@@ -26,7 +27,8 @@ _NOOP = _NoOp()
 
 
 def _child(metric: Any, *labels: str) -> Any:
-    return metric.labels(*labels) if ENABLED else _NOOP
+    # Counters and histograms are updated per message: batched (see batching.py).
+    return batched(metric.labels(*labels)) if ENABLED else _NOOP
 
 
 CLOSE_REASONS = {
@@ -137,6 +139,7 @@ class ConsumerInstruments:
         self.bytes_in = _child(m.websocket_message_bytes, consumer, "in")
         self.bytes_out = _child(m.websocket_message_bytes, consumer, "out")
         self._handlers: dict[str, tuple[Any, Any]] = {}
+        self._closed: dict[str, Any] = {}
 
     def handler(self, name: str) -> tuple[Any, Any]:
         children = self._handlers.get(name)
@@ -149,7 +152,13 @@ class ConsumerInstruments:
         return children
 
     def closed(self, code: int | None) -> None:
-        _child(m.websocket_connections_closed, self.consumer, close_reason(code)).inc()
+        reason = close_reason(code)
+        child = self._closed.get(reason)
+        if child is None:
+            child = self._closed[reason] = _child(
+                m.websocket_connections_closed, self.consumer, reason
+            )
+        child.inc()
 
 
 _consumers: dict[str, ConsumerInstruments] = {}

@@ -6,7 +6,12 @@ enums. Channel and group names never become labels.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+
+from fast_channels.observability.batching import Flusher
+
+# Before any metric: a collect of the registry then flushes batched updates before reading.
+REGISTRY.register(Flusher())
 
 PREFIX = "fast_channels_"
 
