@@ -18,7 +18,7 @@ from fast_channels.exceptions import InvalidChannelLayerError, StopConsumer
 from fast_channels.layers import BaseChannelLayer, get_channel_layer
 from fast_channels.layers.buffer import Delivery
 from fast_channels.observability.instruments import ConsumerInstruments, consumer_instruments
-from fast_channels.observability.tracing import handler_span
+from fast_channels.observability.tracing import handler_span, tracing_enabled
 from fast_channels.types import Message, Receive, Scope, Send
 
 logger = structlog.get_logger("fast_channels.consumer")
@@ -26,8 +26,20 @@ logger = structlog.get_logger("fast_channels.consumer")
 Handler = Callable[[Any], Awaitable[None]]
 
 
+# Validated message types and their handler names: a few per application, so a lookup
+# replaces the checks and the string work per message. Bounded: types come from senders.
+_handler_names: dict[str, str] = {}
+_HANDLER_NAMES_MAX = 1000
+
+
 def get_handler_name(message: Any) -> str:
     """The method name for a message type: "chat.message" → "chat_message"."""
+    if isinstance(message, dict):
+        message_type = message.get("type")
+        if type(message_type) is str:
+            name = _handler_names.get(message_type)
+            if name is not None:
+                return name
     if not isinstance(message, dict) or "type" not in message:
         raise ValueError("Incoming message has no 'type' attribute")
     message_type = message["type"]
@@ -36,6 +48,8 @@ def get_handler_name(message: Any) -> str:
     handler_name = message_type.replace(".", "_")
     if handler_name.startswith("_"):
         raise ValueError("Malformed type in message (leading underscore)")
+    if type(message_type) is str and len(_handler_names) < _HANDLER_NAMES_MAX:
+        _handler_names[message_type] = handler_name
     return handler_name
 
 
@@ -236,7 +250,10 @@ class AsyncConsumer:
         duration, errors = self.instruments.handler(name)
         started = time.perf_counter()
         try:
-            with handler_span(type(self).__name__, name, self._traceparent):
+            if tracing_enabled():
+                with handler_span(type(self).__name__, name, self._traceparent):
+                    await handler(message)
+            else:
                 await handler(message)
         except StopConsumer:
             raise

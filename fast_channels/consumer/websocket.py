@@ -31,6 +31,11 @@ CLOSE_MESSAGE_TOO_BIG = 1009
 CLOSE_INTERNAL_ERROR = 1011
 
 
+def _text_size(text: str) -> int:
+    """Bytes of a text frame, UTF-8 encoded; ASCII text (a flag, not a scan) is not encoded."""
+    return len(text) if text.isascii() else len(text.encode())
+
+
 class AsyncWebsocketConsumer(AsyncConsumer):
     """Override connect(), receive() and disconnect(); send() and close() talk to the client."""
 
@@ -78,7 +83,7 @@ class AsyncWebsocketConsumer(AsyncConsumer):
         if self._closed:
             return  # frames that raced our close: the connection is going away
         text, data = message.get("text"), message.get("bytes")
-        size = len(text.encode()) if text is not None else len(data or b"")
+        size = _text_size(text) if text is not None else len(data or b"")
         instruments = self.instruments
         instruments.messages_in.inc()
         instruments.bytes_in.observe(size)
@@ -132,14 +137,15 @@ class AsyncWebsocketConsumer(AsyncConsumer):
     ) -> None:
         if text_data is not None:
             await super().send({"type": "websocket.send", "text": text_data})
-            size = len(text_data.encode())
+            size = _text_size(text_data)
         elif bytes_data is not None:
             await super().send({"type": "websocket.send", "bytes": bytes_data})
             size = len(bytes_data)
         else:
             raise ValueError("You must pass one of bytes_data or text_data")
-        self.instruments.messages_out.inc()
-        self.instruments.bytes_out.observe(size)
+        instruments = self.instruments
+        instruments.messages_out.inc()
+        instruments.bytes_out.observe(size)
         if close:
             await self.close(close)
 

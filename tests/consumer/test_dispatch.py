@@ -147,3 +147,15 @@ async def test_plain_async_consumer_dispatches_asgi_events() -> None:
     assert await communicator.receive_from() == "SHOUT"
     await communicator.disconnect()
     assert seen == ["websocket.connect"]
+
+
+def test_handler_names_are_checked_every_time_not_only_the_first() -> None:
+    # Valid names are remembered; malformed ones must keep failing on every call.
+    for _ in range(3):
+        assert get_handler_name({"type": "chat.message"}) == "chat_message"
+        with pytest.raises(ValueError, match="leading underscore"):
+            get_handler_name({"type": "_chat.message"})
+        with pytest.raises(ValueError, match="must be a str"):
+            get_handler_name({"type": ["chat.message"]})
+        with pytest.raises(ValueError, match="no 'type'"):
+            get_handler_name(["chat.message"])

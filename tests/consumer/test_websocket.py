@@ -308,3 +308,25 @@ async def test_a_thousand_connections_leave_nothing_behind(
     assert memory_layer._memberships == {}
     gauge = REGISTRY.get_sample_value("fast_channels_websocket_connections", {"consumer": "Member"})
     assert gauge == 0
+
+
+async def test_frame_bytes_are_counted_utf8_encoded() -> None:
+    class Echo(AsyncWebsocketConsumer):
+        async def receive(
+            self, text_data: str | None = None, bytes_data: bytes | None = None
+        ) -> None:
+            await self.send(text_data=text_data)
+
+    def observed(direction: str) -> float:
+        labels = {"consumer": "Echo", "direction": direction}
+        return REGISTRY.get_sample_value("fast_channels_websocket_message_bytes_sum", labels) or 0.0
+
+    before_in, before_out = observed("in"), observed("out")
+    communicator = WebsocketCommunicator(Echo.as_asgi(), "/")
+    await communicator.connect()
+    for text in ("plain", "héllo ✓"):  # 5 bytes; 10 bytes for 7 characters
+        await communicator.send_to(text_data=text)
+        assert await communicator.receive_from() == text
+    assert observed("in") == before_in + 15
+    assert observed("out") == before_out + 15
+    await communicator.disconnect()
