@@ -31,13 +31,14 @@ class ChannelBuffer:
     # time. An empty deque costs ~760 bytes (it allocates a 64-slot block up front), so the
     # deque of deliveries exists only while something is buffered, and the usual single
     # receiver waits in a plain slot; a deque holds only the 2nd and later concurrent receivers.
-    __slots__ = ("_items", "_more_waiters", "_waiter", "last_active")
+    __slots__ = ("_items", "_loop", "_more_waiters", "_waiter", "last_active")
 
     def __init__(self) -> None:
         self._items: deque[Delivery] | None = None
         self._waiter: asyncio.Future[None] | None = None  # the receiver woken next
         self._more_waiters: deque[asyncio.Future[None]] | None = None  # then these, in order
         self.last_active = time.monotonic()
+        self._loop: asyncio.AbstractEventLoop | None = None  # of the last receiver that waited
 
     def __len__(self) -> int:
         items = self._items
@@ -79,7 +80,12 @@ class ChannelBuffer:
     async def get(self) -> Delivery:
         self.last_active = time.monotonic()
         while not self._items:
-            waiter = asyncio.get_running_loop().create_future()
+            loop = self._loop
+            if loop is None or not loop.is_running():
+                # On Python 3.11 asyncio.get_running_loop() makes a getpid() system call, once
+                # per message here; the loop a buffer is read on does not change while it runs.
+                loop = self._loop = asyncio.get_running_loop()
+            waiter = loop.create_future()
             self._add_waiter(waiter)
             try:
                 await waiter

@@ -94,3 +94,17 @@ async def test_an_idle_buffer_holds_no_deque() -> None:
     buffer.put(delivery(1))
     await receiver
     assert buffer._items is None
+
+
+def test_a_buffer_outlives_an_event_loop() -> None:
+    # The buffer remembers the loop its receivers wait on; a later loop must still work.
+    buffer = ChannelBuffer()
+
+    async def round_trip(n: int) -> int:
+        receiver = asyncio.create_task(buffer.get())
+        await asyncio.sleep(0)
+        buffer.put(delivery(n))
+        return int((await receiver).message["n"])
+
+    assert asyncio.run(round_trip(1)) == 1
+    assert asyncio.run(round_trip(2)) == 2
