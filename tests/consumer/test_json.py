@@ -1,0 +1,58 @@
+"""send_json's encoder: exactly json.dumps's output and errors, call after call."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from fast_channels.consumer import AsyncJsonWebsocketConsumer
+from fast_channels.consumer._json import dumps
+from fast_channels.testing import WebsocketCommunicator
+
+CASES: list[Any] = [
+    {"type": "chat.message", "seq": 1, "t": 1764064000.123456, "pad": "x" * 56},
+    [1, 2.5, None, True, False, [], {}],
+    'héllo ✓ \u2028 " \\',
+    {"n": float("nan"), "i": float("inf"), "m": -float("inf")},
+    {3: "int key", 2.5: "float key", True: "bool key", None: "none key"},
+    [{"deep": [{"er": [10**30, -0.0]}]}],
+    0,
+    None,
+]
+
+
+@pytest.mark.parametrize("value", CASES)
+def test_the_same_text_as_json_dumps(value: Any) -> None:
+    assert dumps(value) == json.dumps(value)
+
+
+def test_errors_are_json_dumps_errors_and_leave_no_trace() -> None:
+    circular: list[Any] = []
+    circular.append(circular)
+    for _ in range(2):  # an error must not leave the reused encoder in a bad state
+        with pytest.raises(ValueError, match="Circular reference detected"):
+            dumps({"a": circular})
+        with pytest.raises(TypeError, match="Object of type object is not JSON serializable"):
+            dumps({"x": [object()]})
+        with pytest.raises(TypeError, match="keys must be"):
+            dumps({(1, 2): 1})
+        shared = [1]
+        assert dumps({"a": shared, "b": shared}) == '{"a": [1], "b": [1]}'
+
+
+async def test_an_overridden_encode_json_is_still_used() -> None:
+    class Custom(AsyncJsonWebsocketConsumer):
+        async def receive_json(self, content: Any, **kwargs: Any) -> None:
+            await self.send_json(content)
+
+        @classmethod
+        async def encode_json(cls, content: Any) -> str:
+            return json.dumps(content, separators=(",", ":"))
+
+    communicator = WebsocketCommunicator(Custom.as_asgi(), "/")
+    await communicator.connect()
+    await communicator.send_to(text_data='{"a": [1, 2]}')
+    assert await communicator.receive_from() == '{"a":[1,2]}'
+    await communicator.disconnect()
