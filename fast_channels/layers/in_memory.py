@@ -12,6 +12,8 @@ from fast_channels.layers.base import BaseChannelLayer, CapacityPattern
 from fast_channels.layers.buffer import ChannelBuffer, Delivery
 from fast_channels.observability.tracing import current_traceparent, producer_span
 
+_tuple_new = tuple.__new__
+
 
 class InMemoryChannelLayer(BaseChannelLayer):
     """Messages never leave the process. `channels` and `groups` stay inspectable for tests."""
@@ -165,14 +167,19 @@ class InMemoryChannelLayer(BaseChannelLayer):
     ) -> tuple[int, int]:
         """Queue `payload` (copied once by the caller) for every member with room."""
         now = time.time()
+        expires_at = now + self.expiry
+        channels, capacity_of = self.channels, self.get_capacity
         delivered = full = 0
         for channel in list(members):
-            buffer = self._buffer(channel)
-            if not self._has_room(channel, buffer, now):
+            buffer = channels.get(channel) or self._buffer(channel)
+            if len(buffer) >= capacity_of(channel) and not self._has_room(channel, buffer, now):
                 full += 1
                 continue
             # Each member gets its own top-level dict, so one handler's edits stay its own.
-            delivery = Delivery(dict(payload), "group_send", now, now + self.expiry, traceparent)
+            # tuple.__new__ is Delivery(...) without the Python-level __new__ of a NamedTuple.
+            delivery = _tuple_new(
+                Delivery, (dict(payload), "group_send", now, expires_at, traceparent)
+            )
             buffer.put(delivery)
             delivered += 1
         return delivered, full
