@@ -84,6 +84,11 @@ class InMemoryChannelLayer(BaseChannelLayer):
         if not len(buffer) and not buffer.has_receivers and channel not in self._owned:
             # Nobody holds this buffer: forget it so fixed-name channels do not accumulate.
             del self.channels[channel]
+        if delivery.op == "group_send":
+            # One Delivery is shared by every member (see _fan_out); each receiver gets its own
+            # top-level dict, so one handler's edits stay its own.
+            message, op, sent_at, expires_at, traceparent = delivery
+            delivery = _tuple_new(Delivery, (dict(message), op, sent_at, expires_at, traceparent))
         return delivery
 
     async def new_channel(self, prefix: str = "specific") -> str:
@@ -167,7 +172,12 @@ class InMemoryChannelLayer(BaseChannelLayer):
     ) -> tuple[int, int]:
         """Queue `payload` (copied once by the caller) for every member with room."""
         now = time.time()
+        # One Delivery for all members, copied when each receives it (receive_delivery): a
+        # fan-out to G members queues G references, not G objects that would sit in the
+        # buffers through the whole burst (and be promoted by the garbage collector).
+        # tuple.__new__ is Delivery(...) without the Python-level __new__ of a NamedTuple.
         expires_at = now + self.expiry
+        delivery = _tuple_new(Delivery, (payload, "group_send", now, expires_at, traceparent))
         channels, capacity_of = self.channels, self.get_capacity
         delivered = full = 0
         for channel in list(members):
@@ -175,11 +185,6 @@ class InMemoryChannelLayer(BaseChannelLayer):
             if len(buffer) >= capacity_of(channel) and not self._has_room(channel, buffer, now):
                 full += 1
                 continue
-            # Each member gets its own top-level dict, so one handler's edits stay its own.
-            # tuple.__new__ is Delivery(...) without the Python-level __new__ of a NamedTuple.
-            delivery = _tuple_new(
-                Delivery, (dict(payload), "group_send", now, expires_at, traceparent)
-            )
             buffer.put(delivery)
             delivered += 1
         return delivered, full
