@@ -21,7 +21,10 @@ def make_layer(kind: str, url: str, prefix: str, capacity: int) -> Any:
     if kind == "queue":
         return redis_layers.RedisChannelLayer(hosts=[url], prefix=prefix, capacity=capacity)
     if kind == "pubsub":
-        return redis_layers.RedisPubSubChannelLayer(hosts=[url], prefix=prefix)  # type: ignore[attr-defined]
+        # Its local buffers are bounded too: the same capacity, or it drops (counted) at 100.
+        return redis_layers.RedisPubSubChannelLayer(  # type: ignore[attr-defined]
+            hosts=[url], prefix=prefix, capacity=capacity
+        )
     if kind == "memory":
         return InMemoryChannelLayer(capacity=capacity)
     raise ValueError(f"unknown kind {kind!r}")
