@@ -162,16 +162,20 @@ class AsyncConsumer:
         log_context = {"connection_id": secrets.token_hex(4)}
         if self.channel_layer is not None:
             log_context["channel"] = self.channel_name
-        with structlog.contextvars.bound_contextvars(**log_context):
-            # Handlers may run in either of two tasks (see _run) but share one context, so a
-            # context variable set in connect() is seen by every later handler and disconnect().
-            context = contextvars.copy_context()
+        # Tokens, not bound_contextvars(): its generator would be held for the connection.
+        tokens = structlog.contextvars.bind_contextvars(**log_context)
+        # Handlers may run in either of two tasks (see _run) but share one context, so a
+        # context variable set in connect() is seen by every later handler and disconnect().
+        context = contextvars.copy_context()
+        try:
+            await self._run(receive, context)
+        except StopConsumer:
+            pass
+        finally:
             try:
-                await self._run(receive, context)
-            except StopConsumer:
-                pass
-            finally:
                 await self._shield_cleanup(context)
+            finally:
+                structlog.contextvars.reset_contextvars(**tokens)
 
     async def _run(self, receive: Receive, context: contextvars.Context) -> None:
         layer = self.channel_layer
@@ -185,10 +189,9 @@ class AsyncConsumer:
         loop = asyncio.get_running_loop()
         ended: asyncio.Future[BaseException] = loop.create_future()
         turn = _Turn()
-        channel_receive = functools.partial(layer.receive_delivery, self.channel_name)
         feeders = [
             loop.create_task(self._feed(receive, None, turn, ended), context=context),
-            loop.create_task(self._feed(channel_receive, layer, turn, ended), context=context),
+            loop.create_task(self._feed(None, layer, turn, ended), context=context),
         ]
         try:
             error = await ended
@@ -200,17 +203,22 @@ class AsyncConsumer:
 
     async def _feed(
         self,
-        source: Callable[[], Awaitable[Any]],
+        receive: Receive | None,
         layer: BaseChannelLayer | None,
         turn: _Turn,
         ended: asyncio.Future[BaseException],
     ) -> None:
-        """Take items from `source` (deliveries of `layer`, or ASGI events when it is None) and
+        """Take ASGI events from `receive`, or else deliveries of `layer` for this channel, and
         handle each in turn; the first error (StopConsumer included) ends the consumer: it is
         passed to _run, which stops both feeders."""
+        item: Any  # an ASGI event, or a Delivery
         try:
             while True:
-                item = await source()
+                if receive is not None:
+                    item = await receive()
+                else:
+                    assert layer is not None  # internal invariant: one of the two is given
+                    item = await layer.receive_delivery(self.channel_name)
                 if turn.held:
                     await turn.wait()
                 else:
