@@ -28,6 +28,7 @@ from fast_channels.layers.redis.serializers import EncryptionKey, registry
 from fast_channels.layers.redis.utils import HostSpec, decode_hosts, wants_cluster
 from fast_channels.observability.logging import RateLimitedLog
 
+_tuple_new = tuple.__new__
 logger = structlog.get_logger("fast_channels.layers.redis")
 
 
@@ -189,8 +190,9 @@ class RedisLayerBase(BaseChannelLayer):
         """Put one decoded message into the buffers of `channels`; returns how many got it."""
         message, op, sent_at, tp = decoded.message, decoded.op, decoded.sent_at, decoded.traceparent
         delivered = unknown = full = 0
+        find = self._local.get
         for channel in channels:
-            local = self._local.get(channel)
+            local = find(channel)
             if local is None:
                 unknown += 1
                 continue
@@ -200,7 +202,8 @@ class RedisLayerBase(BaseChannelLayer):
                 continue
             # Receivers get their own top-level dict; the first takes the freshly decoded one.
             body = dict(message) if delivered else message
-            buffer.put(Delivery(body, op, sent_at, expires_at, tp))
+            # tuple.__new__ is Delivery(...) without the NamedTuple's Python-level __new__.
+            buffer.put(_tuple_new(Delivery, (body, op, sent_at, expires_at, tp)))
             delivered += 1
         if unknown:
             self.metrics.dropped("unknown_channel", unknown)

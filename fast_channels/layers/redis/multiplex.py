@@ -123,6 +123,7 @@ class MultiplexedConnection:
         self._writable = asyncio.Event()
         self._writable.set()
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # of the open connection
 
     @property
     def connection_pool(self) -> aioredis.ConnectionPool:
@@ -180,7 +181,9 @@ class MultiplexedConnection:
             await self._connect()
         if not self._writable.is_set():
             await self._writable.wait()  # Redis reads slower than we write: wait for room
-        loop = asyncio.get_running_loop()
+        # Remembered at connect: asyncio.get_running_loop() is a getpid() syscall on 3.11.
+        loop = self._loop
+        assert loop is not None  # set with the transport
         waiter = _Waiter(loop.create_future(), len(commands), loop.time() + self.timeout)
         try:
             packed = [hiredis.pack_command(command) for command in commands]
@@ -233,7 +236,8 @@ class MultiplexedConnection:
         self._timer = None
         if not self._pending:
             return
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        assert loop is not None  # a timer runs only while a connection is open
         oldest = self._pending[0].deadline
         if oldest <= loop.time():
             self._drop(TimeoutError(f"Timeout reading from Redis ({self.timeout} s)"))
@@ -266,6 +270,7 @@ class MultiplexedConnection:
             self._stream_writer = writer
             self._parser = hiredis.Reader(protocolError=InvalidResponse, replyError=ResponseError)
             self._protocol, self._transport = protocol, transport
+            self._loop = asyncio.get_running_loop()
             self._writable.set()
 
     def _on_lost(self, protocol: _Protocol, exc: Exception | None) -> None:
