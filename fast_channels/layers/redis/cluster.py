@@ -126,6 +126,7 @@ class NodeSubscriber(ShardSubscriber):
     """Sharded subscriptions on one cluster node (SSUBSCRIBE takes one slot per command)."""
 
     SUBSCRIBE, UNSUBSCRIBE = "SSUBSCRIBE", "SUNSUBSCRIBE"
+    take_over_transport = False  # MOVED replies come through redis-py as MovedError
 
     def __init__(self, layer: RedisClusterPubSubChannelLayer, host: str, port: int) -> None:
         super().__init__(layer, 0, layer.shards.node_pool(host, port))

@@ -3,6 +3,10 @@
 `subscribe()` returns once Redis confirmed the subscription. A supervisor task owns the
 connection: after a loss it reconnects with backoff, re-subscribes everything, counts the
 reconnect and calls the layer's on_disconnect/on_reconnect callbacks.
+
+redis-py opens and authenticates the connection; then its transport is handed to a protocol
+that parses with hiredis and hands each message to the layer as it arrives (no read task woken,
+no timeout armed, per message). The supervisor only watches for a loss and pings when idle.
 """
 
 from __future__ import annotations
@@ -13,9 +17,16 @@ import contextlib
 import time
 from typing import TYPE_CHECKING, Any
 
+import hiredis
 import structlog
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
-from redis.exceptions import ConnectionError, RedisError, TimeoutError
+from redis.exceptions import (
+    ConnectionError,
+    InvalidResponse,
+    RedisError,
+    ResponseError,
+    TimeoutError,
+)
 
 from fast_channels.layers.redis.connection import Backoff
 from fast_channels.layers.redis.receiver import stopping
@@ -28,8 +39,70 @@ logger = structlog.get_logger("fast_channels.layers.redis")
 PING_AFTER_IDLE = 15.0  # seconds without traffic before we check the connection is alive
 
 
+class _PushReader(asyncio.Protocol):
+    """The subscribed connection's transport, taken over from redis-py (see the docstring)."""
+
+    def __init__(self, subscriber: ShardSubscriber, conn: AbstractConnection) -> None:
+        writer = conn._writer
+        if writer is None:
+            raise ConnectionError("redis-py returned an unconnected connection")
+        self.subscriber = subscriber
+        self._writer: asyncio.StreamWriter | None = writer  # its __del__ would close the transport
+        self.transport: Any = writer.transport
+        self.parser = hiredis.Reader(protocolError=InvalidResponse, replyError=ResponseError)
+        # Set to the error that ended the connection (a result, not an exception: nobody may be
+        # left to retrieve it when the supervisor is cancelled first).
+        self.lost: asyncio.Future[RedisError] = asyncio.get_running_loop().create_future()
+        self.last_data = time.monotonic()
+        self.transport.set_protocol(self)
+        # The transport is ours: redis-py's object must not read it, close it or warn about it.
+        conn._parser.on_disconnect()  # type: ignore[no-untyped-call]
+        conn._reader = conn._writer = None
+
+    def write(self, *args: Any) -> None:
+        self.transport.write(hiredis.pack_command(args))
+
+    def data_received(self, data: bytes) -> None:
+        self.last_data = time.monotonic()
+        parser, handle = self.parser, self.subscriber._handle
+        parser.feed(data)
+        while True:
+            try:
+                reply = parser.gets()
+            except InvalidResponse as exc:
+                return self._end(ConnectionError(f"Redis sent an invalid reply: {exc}"))
+            if reply is False:
+                return None
+            if isinstance(reply, ResponseError):
+                return self._end(ConnectionError(f"Redis refused a pub/sub command: {reply}"))
+            try:
+                handle(reply)
+            except Exception:  # a bug must not silence every subscription of the process
+                logger.exception(
+                    "fast_channels.layer.receive_loop_error", layer=self.subscriber.layer.alias
+                )
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        reason = f": {exc}" if exc else ""
+        self._end(ConnectionError(f"Connection to Redis lost{reason}"))
+
+    def _end(self, error: RedisError) -> None:
+        if not self.lost.done():
+            self.lost.set_result(error)
+        self.close()
+
+    def close(self) -> None:
+        self.transport.abort()
+        self._writer = None  # only now: its __del__ warns about an open transport
+
+
 class ShardSubscriber:
     SUBSCRIBE, UNSUBSCRIBE = "SUBSCRIBE", "UNSUBSCRIBE"  # cluster.py: SSUBSCRIBE, SUNSUBSCRIBE
+    # cluster.py reads through redis-py instead: it turns MOVED replies into re-homing.
+    take_over_transport = True
 
     def __init__(
         self, layer: RedisPubSubChannelLayer, index: int, pool: ConnectionPool | None = None
@@ -43,6 +116,7 @@ class ShardSubscriber:
         self._conn: AbstractConnection | None = None  # set while subscribed and reading
         self._task: asyncio.Task[None] | None = None
         self._resubscribing: set[bytes] | None = None  # names still unconfirmed after a reconnect
+        self._push: _PushReader | None = None  # set while the transport is ours
 
     def is_subscribed(self, name: bytes) -> bool:
         return name in self._confirmed
@@ -70,6 +144,11 @@ class ShardSubscriber:
         await self._send(self.UNSUBSCRIBE, name)
 
     async def _send(self, *args: Any) -> None:
+        push = self._push
+        if push is not None:
+            if not push.lost.done():
+                push.write(*args)
+            return  # else the supervisor re-subscribes everything wanted when it reconnects
         conn = self._conn
         if conn is None or not conn.is_connected:
             return  # the supervisor (re)subscribes everything wanted when it connects
@@ -91,6 +170,8 @@ class ShardSubscriber:
             conn = self._pool.make_connection()  # type: ignore[no-untyped-call]
             try:
                 await conn.connect()
+                if self.take_over_transport:
+                    self._push = _PushReader(self, conn)
                 self._conn = conn  # from here on, subscribe() sends its own SUBSCRIBE too
                 if was_connected:
                     self._resubscribing = set(self._wanted)
@@ -109,12 +190,20 @@ class ShardSubscriber:
                 await asyncio.sleep(backoff.next_delay())
             finally:
                 self._conn = None
+                push, self._push = self._push, None
+                if push is not None:
+                    push.close()
                 await conn.disconnect()
 
     async def _subscribe_all(self, conn: AbstractConnection) -> None:
-        await conn.send_command(self.SUBSCRIBE, *self._wanted, check_health=False)
+        if self._push is not None:
+            self._push.write(self.SUBSCRIBE, *self._wanted)
+        else:
+            await conn.send_command(self.SUBSCRIBE, *self._wanted, check_health=False)
 
     async def _read(self, conn: AbstractConnection) -> None:
+        if self._push is not None:
+            return await self._watch(self._push)
         last_data, ping_sent = time.monotonic(), 0.0
         while not stopping():
             # push_request: redis-py 8 otherwise treats pub/sub replies as push data and drops them.
@@ -129,6 +218,23 @@ class ShardSubscriber:
                 raise ConnectionError("Redis did not answer PING on the pub/sub connection")
             elif not ping_sent and now - last_data > PING_AFTER_IDLE:
                 await conn.send_command("PING", check_health=False)
+                ping_sent = now
+
+    async def _watch(self, push: _PushReader) -> None:
+        """Wait for the connection to end; PING it after PING_AFTER_IDLE without traffic and
+        give it up when the answer takes longer than the socket timeout."""
+        ping_sent = 0.0
+        while not stopping():
+            await asyncio.wait([push.lost], timeout=self.layer.block_timeout)
+            if push.lost.done():
+                raise push.lost.result()
+            now = time.monotonic()
+            if ping_sent and push.last_data >= ping_sent:
+                ping_sent = 0.0  # answered (or other traffic arrived: alive either way)
+            if ping_sent and now - ping_sent > self.layer.socket_timeout:
+                raise ConnectionError("Redis did not answer PING on the pub/sub connection")
+            if not ping_sent and now - push.last_data > PING_AFTER_IDLE:
+                push.write("PING")
                 ping_sent = now
 
     def _handle(self, response: Any) -> None:

@@ -165,3 +165,48 @@ def test_options_are_checked() -> None:
         RedisPubSubChannelLayer(on_reconnect="not callable")
     with pytest.raises(TypeError, match="unknown_option"):
         RedisPubSubChannelLayer(unknown_option=1)
+
+
+async def test_a_silently_stalled_subscription_is_found_by_ping_and_restored(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No FIN, no RST: Redis just stops answering (a TCP proxy stops forwarding). The idle
+    PING goes unanswered, the connection is given up and everything is re-subscribed."""
+    from fast_channels.layers.redis import subscriber
+    from tests.support.tcp_proxy import TcpProxy
+
+    monkeypatch.setattr(subscriber, "PING_AFTER_IDLE", 0.3)
+    proxy = TcpProxy(redis_server.port)
+    await proxy.start()
+    events: list[str] = []
+    reconnected = asyncio.Event()
+
+    async def on_reconnect() -> None:
+        events.append("reconnect")
+        reconnected.set()
+
+    layer = RedisPubSubChannelLayer(
+        hosts=[proxy.url],
+        prefix=f"psp{time.monotonic_ns()}",
+        socket_timeout=0.4,
+        on_disconnect=lambda: events.append("disconnect"),
+        on_reconnect=on_reconnect,
+    )
+    sender = RedisPubSubChannelLayer(hosts=[redis_server.url], prefix=layer.prefix)
+    try:
+        channel = await layer.new_channel()
+        await layer.group_add("room", channel)
+        await asyncio.sleep(1.2)  # idle, healthy: PINGs are answered, nothing reconnects
+        assert events == []
+        proxy.pause()
+        await asyncio.sleep(1.5)  # idle 0.3 s + no answer for 0.4 s, checked every 0.2 s
+        assert events == ["disconnect"]
+        proxy.resume()
+        await asyncio.wait_for(reconnected.wait(), 10)
+        await sender.group_send("room", {"type": "after.stall"})
+        assert (await receive(layer, channel))["type"] == "after.stall"
+    finally:
+        proxy.resume()
+        await layer.close()
+        await sender.close()
+        await proxy.close()
