@@ -27,59 +27,67 @@ class ChannelBuffer:
     # No metric is touched per message here (a gauge update takes a lock): the layer sums the
     # buffers' lengths into its queue-depth gauge when /metrics is scraped.
     #
-    # Memory: there is one buffer per connection, and most connections are idle most of the
-    # time. An empty deque costs ~760 bytes (it allocates a 64-slot block up front), so the
-    # deque of deliveries exists only while something is buffered, and the usual single
-    # receiver waits in a plain slot; a deque holds only the 2nd and later concurrent receivers.
-    __slots__ = ("_items", "_loop", "_more_waiters", "_waiter", "last_active")
+    # Memory and allocation: there is one buffer per connection, most connections are idle
+    # most of the time, and a fan-out puts one delivery into each of G buffers at once. An
+    # empty deque costs ~760 bytes (a 64-slot block up front), so the oldest delivery sits in a
+    # plain slot and a deque exists only while a 2nd one waits behind it; likewise the usual
+    # single receiver waits in a slot, a deque holding only further concurrent receivers.
+    __slots__ = ("_first", "_loop", "_more_waiters", "_rest", "_waiter", "last_active")
 
     def __init__(self) -> None:
-        self._items: deque[Delivery] | None = None
+        self._first: Delivery | None = None  # the oldest delivery
+        self._rest: deque[Delivery] | None = None  # those behind it, oldest first
         self._waiter: asyncio.Future[None] | None = None  # the receiver woken next
         self._more_waiters: deque[asyncio.Future[None]] | None = None  # then these, in order
         self.last_active = time.monotonic()
         self._loop: asyncio.AbstractEventLoop | None = None  # of the last receiver that waited
 
     def __len__(self) -> int:
-        items = self._items
-        return len(items) if items is not None else 0
+        if self._first is None:
+            return 0
+        rest = self._rest
+        return 1 if rest is None else 1 + len(rest)
 
     @property
     def has_receivers(self) -> bool:
         return self._waiter is not None
 
     def put(self, delivery: Delivery) -> None:
-        items = self._items
-        if items is None:
-            items = self._items = deque()
-        items.append(delivery)
-        if self._waiter is not None:
-            self._wake_one()
+        if self._first is None:
+            self._first = delivery
+        elif self._rest is None:
+            self._rest = deque((delivery,))
+        else:
+            self._rest.append(delivery)
+        waiter = self._waiter
+        if waiter is not None:
+            if self._more_waiters is None and not waiter.done():
+                self._waiter = None  # the usual case, inline: one receiver, waiting
+                waiter.set_result(None)
+            else:
+                self._wake_one()
 
     def drop_expired(self, now: float) -> int:
         """Remove expired deliveries from the head; returns how many went."""
-        items = self._items
         dropped = 0
-        while items and items[0].expires_at < now:
-            items.popleft()
+        while self._first is not None and self._first.expires_at < now:
+            self._take()
             dropped += 1
-        if dropped and not items:
-            self._items = None
         return dropped
 
     def clear(self) -> int:
         count = len(self)
-        self._items = None
+        self._first = self._rest = None
         return count
 
     def get_nowait(self) -> Delivery | None:
-        if not self._items:
+        if self._first is None:
             return None
         return self._take()
 
     async def get(self) -> Delivery:
         self.last_active = time.monotonic()
-        while not self._items:
+        while self._first is None:
             loop = self._loop
             if loop is None or not loop.is_running():
                 # On Python 3.11 asyncio.get_running_loop() makes a getpid() system call, once
@@ -90,7 +98,7 @@ class ChannelBuffer:
             try:
                 await waiter
             except asyncio.CancelledError:
-                if not self._remove_waiter(waiter) and self._items:
+                if not self._remove_waiter(waiter) and self._first is not None:
                     # We were woken and cancelled in the same turn: pass the wake-up on.
                     self._wake_one()
                 raise
@@ -98,11 +106,15 @@ class ChannelBuffer:
         return self._take()
 
     def _take(self) -> Delivery:
-        items = self._items
-        assert items  # callers checked: internal invariant
-        delivery = items.popleft()
-        if not items:
-            self._items = None  # an empty deque is ~760 bytes: idle buffers hold none
+        delivery = self._first
+        assert delivery is not None  # callers checked: internal invariant
+        rest = self._rest
+        if rest:
+            self._first = rest.popleft()
+            if not rest:
+                self._rest = None  # an empty deque is ~760 bytes: idle buffers hold none
+        else:
+            self._first = None
         return delivery
 
     def _add_waiter(self, waiter: asyncio.Future[None]) -> None:

@@ -85,15 +85,23 @@ def test_expired_deliveries_are_dropped_from_the_head_only() -> None:
 
 async def test_an_idle_buffer_holds_no_deque() -> None:
     # One buffer per connection: an empty deque is ~760 bytes, so idle buffers keep none,
-    # neither for deliveries nor for their one waiting receiver.
+    # neither for deliveries nor for their one waiting receiver; nor does a fan-out, which
+    # puts one delivery into each member's buffer.
     buffer = ChannelBuffer()
     receiver = asyncio.create_task(buffer.get())
     await asyncio.sleep(0)
-    assert buffer._items is None
+    assert buffer._rest is None
     assert buffer._more_waiters is None
     buffer.put(delivery(1))
+    assert buffer._rest is None
     await receiver
-    assert buffer._items is None
+    buffer.put(delivery(2))
+    buffer.put(delivery(3))
+    assert len(buffer) == 2
+    taken = [buffer.get_nowait(), buffer.get_nowait()]
+    assert [d.message["n"] for d in taken if d is not None] == [2, 3]
+    assert buffer._rest is None
+    assert buffer._first is None
 
 
 def test_a_buffer_outlives_an_event_loop() -> None:
