@@ -168,6 +168,12 @@ class RedisLayerBase(BaseChannelLayer):
         while True:
             delivery = await local.buffer.get()
             if delivery.expires_at >= time.time():
+                if delivery.op == "group_send":
+                    # One Delivery went to every local member (_fan_out): each receiver gets
+                    # its own top-level dict, so one handler's edits stay its own. (A send has
+                    # one target: nothing to copy.)
+                    message, op, sent_at, expires_at, tp = delivery
+                    return _tuple_new(Delivery, (dict(message), op, sent_at, expires_at, tp))
                 return delivery
             self.metrics.dropped("expired")
 
@@ -189,6 +195,11 @@ class RedisLayerBase(BaseChannelLayer):
     def _fan_out(self, decoded: Decoded, expires_at: float, channels: Iterable[str]) -> int:
         """Put one decoded message into the buffers of `channels`; returns how many got it."""
         message, op, sent_at, tp = decoded.message, decoded.op, decoded.sent_at, decoded.traceparent
+        # ONE Delivery for every target, copied as each receives it (_get): a fan-out to G
+        # local members queues G references, not G objects that sit in the buffers through the
+        # burst and get promoted (then scanned again and again) by the garbage collector.
+        # tuple.__new__ is Delivery(...) without the NamedTuple's Python-level __new__.
+        delivery = _tuple_new(Delivery, (message, op, sent_at, expires_at, tp))
         delivered = unknown = full = 0
         find = self._local.get
         for channel in channels:
@@ -200,10 +211,7 @@ class RedisLayerBase(BaseChannelLayer):
             if len(buffer) >= local.capacity and not self._make_room(local):
                 full += 1
                 continue
-            # Receivers get their own top-level dict; the first takes the freshly decoded one.
-            body = dict(message) if delivered else message
-            # tuple.__new__ is Delivery(...) without the NamedTuple's Python-level __new__.
-            buffer.put(_tuple_new(Delivery, (body, op, sent_at, expires_at, tp)))
+            buffer.put(delivery)
             delivered += 1
         if unknown:
             self.metrics.dropped("unknown_channel", unknown)
