@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fast_channels.consumer import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
+from fast_channels.observability.batching import flush
 from fast_channels.observability.metrics import websocket_connections_closed
 from fast_channels.testing import WebsocketCommunicator
 from tests.fuzz.conftest import FUZZ
@@ -21,7 +22,9 @@ MAX_FRAME = 200  # small, so that the generators reach it often
 
 def closes(consumer: str) -> dict[str, float]:
     """websocket_connections_closed_total of one consumer, by reason (reads only this metric:
-    collecting the whole registry for every example would make the suite quadratic)."""
+    collecting the whole registry for every example would make the suite quadratic). Counts
+    are batched in plain Python and reach the metric at a registry collect: flush them first."""
+    flush()
     (family,) = websocket_connections_closed.collect()
     return {
         sample.labels["reason"]: sample.value
