@@ -6,6 +6,8 @@ import asyncio
 import random
 import time
 import uuid
+from collections.abc import AsyncIterator
+from typing import NamedTuple
 
 import pytest
 from redis import asyncio as aioredis
@@ -15,6 +17,24 @@ from fast_channels.layers.redis import RedisChannelLayer
 from fast_channels.layers.redis.multiplex import MultiplexedConnection
 from tests.support.redis_server import RedisServer
 from tests.support.tcp_proxy import TcpProxy
+
+
+class Setup(NamedTuple):
+    client: aioredis.Redis
+    connection: MultiplexedConnection
+    key: str
+
+
+@pytest.fixture
+async def mux(redis_server: RedisServer) -> AsyncIterator[Setup]:
+    """A redis-py client, a multiplexed connection over its pool, and a key to use."""
+    client = aioredis.Redis.from_url(redis_server.url)
+    connection = MultiplexedConnection(client)
+    key = f"mux-{uuid.uuid4().hex}"
+    yield Setup(client, connection, key)
+    await connection.aclose()
+    await client.delete(key)
+    await client.aclose()
 
 
 async def _clients_named(url: str, name: str) -> int:
@@ -49,78 +69,56 @@ async def test_concurrent_callers_get_their_own_replies_over_one_connection(
         await client.aclose()
 
 
-async def test_several_commands_of_one_call_come_back_together_in_order(
-    redis_server: RedisServer,
-) -> None:
-    client = aioredis.Redis.from_url(redis_server.url)
-    connection = MultiplexedConnection(client)
-    key = f"mux-{uuid.uuid4().hex}"
-    try:
-        replies = await connection.execute_commands(
-            [("SET", key, b"\x00\xffbinary"), ("GET", key), ("STRLEN", key), ("GET", key + "x")]
-        )
-        assert replies == [b"OK", b"\x00\xffbinary", 8, None]
-    finally:
-        await connection.aclose()
-        await client.delete(key)
-        await client.aclose()
-
-
-async def test_error_replies_reach_only_their_caller_with_redis_py_classes(
-    redis_server: RedisServer,
-) -> None:
-    client = aioredis.Redis.from_url(redis_server.url)
-    connection = MultiplexedConnection(client)
-    key = f"mux-{uuid.uuid4().hex}"
-    try:
-        await client.set(key, "not a list")
-        calls = [
-            connection.execute_command("PING"),
-            connection.execute_command("RPUSH", key, "x"),
-            connection.evalsha("0" * 40, 0),
-            connection.execute_command("PING"),
+async def test_several_commands_of_one_call_come_back_together_in_order(mux: Setup) -> None:
+    replies = await mux.connection.execute_commands(
+        [
+            ("SET", mux.key, b"\x00\xffbinary"),
+            ("GET", mux.key),
+            ("STRLEN", mux.key),
+            ("GET", mux.key + "x"),
         ]
-        results = await asyncio.gather(*calls, return_exceptions=True)
-        assert [results[0], results[3]] == [b"PONG", b"PONG"]
-        assert type(results[1]) is ResponseError
-        assert "WRONGTYPE" in str(results[1])
-        assert isinstance(results[2], NoScriptError)  # AsyncScript reloads on exactly this
-        # raise_on_error=False: the error takes its reply's place, the rest still count.
-        replies = await connection.execute_commands(
-            [("INCR", key), ("PING",)], raise_on_error=False
-        )
-        assert isinstance(replies[0], ResponseError)
-        assert replies[1] == b"PONG"
-        sha = await connection.script_load(b"return 41 + 1")
-        assert isinstance(sha, str)
-        assert await connection.evalsha(sha, 0) == 42
-    finally:
-        await connection.aclose()
-        await client.delete(key)
-        await client.aclose()
+    )
+    assert replies == [b"OK", b"\x00\xffbinary", 8, None]
 
 
-async def test_cancelled_callers_never_shift_the_others_replies(redis_server: RedisServer) -> None:
-    client = aioredis.Redis.from_url(redis_server.url)
-    connection = MultiplexedConnection(client)
-    key = f"mux-{uuid.uuid4().hex}"
+async def test_error_replies_reach_only_their_caller_with_redis_py_classes(mux: Setup) -> None:
+    connection = mux.connection
+    await mux.client.set(mux.key, "not a list")
+    calls = [
+        connection.execute_command("PING"),
+        connection.execute_command("RPUSH", mux.key, "x"),
+        connection.evalsha("0" * 40, 0),
+        connection.execute_command("PING"),
+    ]
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert [results[0], results[3]] == [b"PONG", b"PONG"]
+    assert type(results[1]) is ResponseError
+    assert "WRONGTYPE" in str(results[1])
+    assert isinstance(results[2], NoScriptError)  # AsyncScript reloads on exactly this
+    # raise_on_error=False: the error takes its reply's place, the rest still count.
+    replies = await connection.execute_commands(
+        [("INCR", mux.key), ("PING",)], raise_on_error=False
+    )
+    assert isinstance(replies[0], ResponseError)
+    assert replies[1] == b"PONG"
+    sha = await connection.script_load(b"return 41 + 1")
+    assert isinstance(sha, str)
+    assert await connection.evalsha(sha, 0) == 42
+
+
+async def test_cancelled_callers_never_shift_the_others_replies(mux: Setup) -> None:
     rng = random.Random(11)
-    try:
-        for round_ in range(20):
-            values = [f"{round_}-{n}" for n in range(30)]
-            tasks = [
-                asyncio.create_task(connection.execute_command("ECHO", value)) for value in values
-            ]
-            await asyncio.sleep(0)
-            for task in rng.sample(tasks, 10):
-                task.cancel()
-            done = await asyncio.gather(*tasks, return_exceptions=True)
-            for value, result in zip(values, done, strict=True):
-                assert isinstance(result, asyncio.CancelledError) or result == value.encode()
-    finally:
-        await connection.aclose()
-        await client.delete(key)
-        await client.aclose()
+    for round_ in range(20):
+        values = [f"{round_}-{n}" for n in range(30)]
+        tasks = [
+            asyncio.create_task(mux.connection.execute_command("ECHO", value)) for value in values
+        ]
+        await asyncio.sleep(0)
+        for task in rng.sample(tasks, 10):
+            task.cancel()
+        done = await asyncio.gather(*tasks, return_exceptions=True)
+        for value, result in zip(values, done, strict=True):
+            assert isinstance(result, asyncio.CancelledError) or result == value.encode()
 
 
 async def test_a_stalled_redis_fails_commands_within_the_timeout_then_recovers(
@@ -180,18 +178,10 @@ async def test_a_closed_connection_refuses_commands(redis_server: RedisServer) -
     await client.aclose()
 
 
-async def test_unencodable_arguments_raise_before_anything_is_sent(
-    redis_server: RedisServer,
-) -> None:
-    client = aioredis.Redis.from_url(redis_server.url)
-    connection = MultiplexedConnection(client)
-    try:
-        with pytest.raises(Exception, match="encode"):
-            await connection.execute_command("SET", "k", object())
-        assert await connection.execute_command("PING") == b"PONG"  # nothing half-written
-    finally:
-        await connection.aclose()
-        await client.aclose()
+async def test_unencodable_arguments_raise_before_anything_is_sent(mux: Setup) -> None:
+    with pytest.raises(Exception, match="encode"):
+        await mux.connection.execute_command("SET", "k", object())
+    assert await mux.connection.execute_command("PING") == b"PONG"  # nothing half-written
 
 
 async def test_a_layer_sends_through_one_connection_whatever_the_concurrency(
