@@ -21,6 +21,24 @@ def make_pubsub(make_redis: Make, **options: Any) -> RedisPubSubChannelLayer:
     return layer
 
 
+class Callbacks:
+    """on_disconnect/on_reconnect that record their calls, and an event set on reconnect."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.reconnected = asyncio.Event()
+
+    async def on_reconnect(self) -> None:
+        self.events.append("reconnect")
+        self.reconnected.set()
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "on_disconnect": lambda: self.events.append("disconnect"),
+            "on_reconnect": self.on_reconnect,
+        }
+
+
 async def receive(layer: Any, channel: str, timeout: float = 3) -> dict[str, Any]:
     return await asyncio.wait_for(layer.receive(channel), timeout)  # type: ignore[no-any-return]
 
@@ -125,19 +143,10 @@ async def test_flush_unsubscribes_groups(make_redis: Make) -> None:
 async def test_resubscribes_after_a_redis_restart_and_calls_the_callbacks(
     own_redis_server: RedisServer,
 ) -> None:
-    events: list[str] = []
-    reconnected = asyncio.Event()
-
-    async def on_reconnect() -> None:
-        events.append("reconnect")
-        reconnected.set()
-
+    calls = Callbacks()
+    events, reconnected = calls.events, calls.reconnected
     layer = RedisPubSubChannelLayer(
-        hosts=[own_redis_server.url],
-        prefix="psr",
-        socket_timeout=1,
-        on_disconnect=lambda: events.append("disconnect"),
-        on_reconnect=on_reconnect,
+        hosts=[own_redis_server.url], prefix="psr", socket_timeout=1, **calls.options()
     )
     sender = RedisPubSubChannelLayer(hosts=[own_redis_server.url], prefix="psr")
     try:
@@ -178,19 +187,10 @@ async def test_a_silently_stalled_subscription_is_found_by_ping_and_restored(
     monkeypatch.setattr(subscriber, "PING_AFTER_IDLE", 0.3)
     proxy = TcpProxy(redis_server.port)
     await proxy.start()
-    events: list[str] = []
-    reconnected = asyncio.Event()
-
-    async def on_reconnect() -> None:
-        events.append("reconnect")
-        reconnected.set()
-
+    calls = Callbacks()
+    events, reconnected = calls.events, calls.reconnected
     layer = RedisPubSubChannelLayer(
-        hosts=[proxy.url],
-        prefix=f"psp{time.monotonic_ns()}",
-        socket_timeout=0.4,
-        on_disconnect=lambda: events.append("disconnect"),
-        on_reconnect=on_reconnect,
+        hosts=[proxy.url], prefix=f"psp{time.monotonic_ns()}", socket_timeout=0.4, **calls.options()
     )
     sender = RedisPubSubChannelLayer(hosts=[redis_server.url], prefix=layer.prefix)
     try:
