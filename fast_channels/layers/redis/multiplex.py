@@ -24,6 +24,7 @@ from typing import Any
 
 import hiredis
 from redis import asyncio as aioredis
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.exceptions import (
     AuthenticationError,
@@ -59,6 +60,23 @@ def _error_reply(reply: ResponseError) -> RedisError:
     if message.startswith(("NOAUTH ", "WRONGPASS ")):
         return AuthenticationError(message)
     return reply
+
+
+def take_over_transport(
+    connection: AbstractConnection, protocol: asyncio.Protocol
+) -> tuple[Any, asyncio.StreamWriter]:
+    """Point a connected redis-py connection's transport at `protocol`; returns the transport
+    and redis-py's StreamWriter, which the caller must hold until it has closed the transport
+    (the writer's __del__ would close it, and warn)."""
+    writer = connection._writer  # connected and authenticated by redis-py
+    if writer is None:
+        raise ConnectionError("redis-py returned an unconnected connection")
+    transport: Any = writer.transport
+    transport.set_protocol(protocol)
+    # redis-py's object must neither read the transport nor, when collected, warn it is open.
+    connection._parser.on_disconnect()  # type: ignore[no-untyped-call]
+    connection._reader = connection._writer = None
+    return transport, writer
 
 
 class _Waiter:
@@ -256,18 +274,8 @@ class MultiplexedConnection:
                 return
             connection = self.pool.make_connection()  # type: ignore[no-untyped-call]
             await connection.connect()
-            writer = connection._writer  # redis-py's StreamWriter, connected and authenticated
-            if writer is None:
-                raise ConnectionError("redis-py returned an unconnected connection")
-            transport: Any = writer.transport
             protocol = _Protocol(self)
-            transport.set_protocol(protocol)
-            # The transport is ours now: redis-py's object must neither read it nor, when
-            # garbage-collected, warn that it was left open. The StreamWriter is kept: its
-            # __del__ would close the transport.
-            connection._parser.on_disconnect()
-            connection._reader = connection._writer = None
-            self._stream_writer = writer
+            transport, self._stream_writer = take_over_transport(connection, protocol)
             self._parser = hiredis.Reader(protocolError=InvalidResponse, replyError=ResponseError)
             self._protocol, self._transport = protocol, transport
             self._loop = asyncio.get_running_loop()

@@ -29,6 +29,7 @@ from redis.exceptions import (
 )
 
 from fast_channels.layers.redis.connection import Backoff
+from fast_channels.layers.redis.multiplex import take_over_transport
 from fast_channels.layers.redis.receiver import stopping
 
 if TYPE_CHECKING:
@@ -43,21 +44,14 @@ class _PushReader(asyncio.Protocol):
     """The subscribed connection's transport, taken over from redis-py (see the docstring)."""
 
     def __init__(self, subscriber: ShardSubscriber, conn: AbstractConnection) -> None:
-        writer = conn._writer
-        if writer is None:
-            raise ConnectionError("redis-py returned an unconnected connection")
         self.subscriber = subscriber
-        self._writer: asyncio.StreamWriter | None = writer  # its __del__ would close the transport
-        self.transport: Any = writer.transport
         self.parser = hiredis.Reader(protocolError=InvalidResponse, replyError=ResponseError)
         # Set to the error that ended the connection (a result, not an exception: nobody may be
         # left to retrieve it when the supervisor is cancelled first).
         self.lost: asyncio.Future[RedisError] = asyncio.get_running_loop().create_future()
         self.last_data = time.monotonic()
-        self.transport.set_protocol(self)
-        # The transport is ours: redis-py's object must not read it, close it or warn about it.
-        conn._parser.on_disconnect()  # type: ignore[no-untyped-call]
-        conn._reader = conn._writer = None
+        self.transport, writer = take_over_transport(conn, self)
+        self._writer: asyncio.StreamWriter | None = writer  # held until the transport is closed
 
     def write(self, *args: Any) -> None:
         self.transport.write(hiredis.pack_command(args))
