@@ -217,7 +217,8 @@ class AsyncConsumer:
                 if receive is not None:
                     item = await receive()
                 else:
-                    assert layer is not None  # internal invariant: one of the two is given
+                    if layer is None:  # _run gives each feeder one of the two
+                        raise RuntimeError("a consumer feeder needs a receive() or a layer")
                     item = await layer.receive_delivery(self.channel_name)
                 if turn.held:
                     await turn.wait()

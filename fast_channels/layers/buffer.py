@@ -107,7 +107,8 @@ class ChannelBuffer:
 
     def _take(self) -> Delivery:
         delivery = self._first
-        assert delivery is not None  # callers checked: internal invariant
+        if delivery is None:  # callers check first: only a bug gets here
+            raise IndexError("take from an empty ChannelBuffer")
         rest = self._rest
         if rest:
             self._first = rest.popleft()

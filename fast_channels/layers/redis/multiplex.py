@@ -169,14 +169,16 @@ class MultiplexedConnection:
         except RedisError as error:
             if self._retry is None:
                 raise
-            replies = await self._retry_after(error, commands)
+            replies = await self._retry_after(self._retry, error, commands)
         if raise_on_error:
             for reply in replies:
                 if isinstance(reply, Exception):
                     raise reply
         return replies
 
-    async def _retry_after(self, error: RedisError, commands: list[Command]) -> list[Any]:
+    async def _retry_after(
+        self, retry: Retry, error: RedisError, commands: list[Command]
+    ) -> list[Any]:
         """Hand the failed attempt to the pool's redis-py Retry: it re-raises what it does not
         retry, else backs off and calls again (a reconnect happens on the way)."""
         first: list[RedisError] = [error]
@@ -186,8 +188,7 @@ class MultiplexedConnection:
                 raise first.pop()
             return await self._round_trip(commands)
 
-        assert self._retry is not None
-        return await self._retry.call_with_retry(attempt, self._after_failure)
+        return await retry.call_with_retry(attempt, self._after_failure)
 
     async def _after_failure(self, error: Exception) -> None:
         if isinstance(error, ReadOnlyError):
@@ -201,7 +202,8 @@ class MultiplexedConnection:
             await self._writable.wait()  # Redis reads slower than we write: wait for room
         # Remembered at connect: asyncio.get_running_loop() is a getpid() syscall on 3.11.
         loop = self._loop
-        assert loop is not None  # set with the transport
+        if loop is None:  # set with the transport: only a bug gets here
+            raise ConnectionError("the multiplexed connection has no event loop")
         waiter = _Waiter(loop.create_future(), len(commands), loop.time() + self.timeout)
         try:
             packed = [hiredis.pack_command(command) for command in commands]
@@ -255,7 +257,8 @@ class MultiplexedConnection:
         if not self._pending:
             return
         loop = self._loop
-        assert loop is not None  # a timer runs only while a connection is open
+        if loop is None:  # a timer is armed only after a connection opened
+            return
         oldest = self._pending[0].deadline
         if oldest <= loop.time():
             self._drop(TimeoutError(f"Timeout reading from Redis ({self.timeout} s)"))
