@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 import structlog
@@ -93,51 +95,45 @@ class ProcessReceiver:
             return await self._pump_without_blmpop(backoff)
         layer = self.layer
         client = layer.shards.client(layer.shards.index(layer.process_id))
-        if not isinstance(client, aioredis.Redis):  # a cluster client routes per slot
-            return await self._pump_pipelined(client, backoff)
-        # Its own connection, as BLMPOP blocks it. No retry here: an ACK must not run twice;
-        # _run() reconnects with backoff instead.
-        connection = MultiplexedConnection(
-            client, timeout=layer.block_timeout + layer.socket_timeout, retry=False
-        )
+        connection: MultiplexedConnection | None = None
+        round_trip: Callable[[list[tuple[Any, ...]]], Awaitable[list[Any]]]
+        if isinstance(client, aioredis.Redis):
+            # Its own connection, as BLMPOP blocks it. No retry here: an ACK must not run
+            # twice; _run() reconnects with backoff instead.
+            connection = MultiplexedConnection(
+                client, timeout=layer.block_timeout + layer.socket_timeout, retry=False
+            )
+            round_trip = partial(connection.execute_commands, raise_on_error=False)
+            scripts_client: Any = connection
+        else:  # a Redis Cluster: redis-py routes each command to its slot's node
+
+            async def pipelined(commands: list[tuple[Any, ...]]) -> list[Any]:
+                pipe = client.pipeline(transaction=False)
+                for command in commands:
+                    pipe.execute_command(*command)
+                return await pipe.execute(raise_on_error=False)
+
+            round_trip, scripts_client = pipelined, client
         keys = list(layer.process_keys(layer.process_id))
         taken: list[bytes] = []  # targets of frames popped but not yet acknowledged
         try:
             while not stopping():
                 commands: list[tuple[Any, ...]] = []
                 if taken:
-                    ack_sha = layer.scripts.ack_sha(connection)
+                    ack_sha = layer.scripts.ack_sha(scripts_client)
                     commands.append(("EVALSHA", ack_sha, 2, *keys, b" ".join(taken)))
                 commands.append(
                     ("BLMPOP", layer.block_timeout, 1, keys[0], "LEFT", "COUNT", POP_BATCH)
                 )
-                replies = await connection.execute_commands(commands, raise_on_error=False)
+                replies = await round_trip(commands)
                 backoff.reset()
                 if taken:
-                    taken = await self._check_ack(connection, replies[0], taken)
+                    taken = await self._check_ack(scripts_client, replies[0], taken)
                 if not self._take(replies[-1], taken):
                     return await self._pump_without_blmpop(backoff)
         finally:
-            await connection.aclose()
-
-    async def _pump_pipelined(self, client: Any, backoff: Backoff) -> None:
-        """The same loop through a redis-py pipeline (Redis Cluster: routed to the slot's node)."""
-        layer = self.layer
-        keys = list(layer.process_keys(layer.process_id))
-        taken: list[bytes] = []
-        while not stopping():
-            pipe = client.pipeline(transaction=False)
-            if taken:
-                pipe.evalsha(layer.scripts.ack_sha(client), 2, *keys, b" ".join(taken))
-            pipe.execute_command(
-                "BLMPOP", layer.block_timeout, 1, keys[0], "LEFT", "COUNT", POP_BATCH
-            )
-            replies = await pipe.execute(raise_on_error=False)
-            backoff.reset()
-            if taken:
-                taken = await self._check_ack(client, replies[0], taken)
-            if not self._take(replies[-1], taken):
-                return await self._pump_without_blmpop(backoff)
+            if connection is not None:
+                await connection.aclose()
 
     async def _check_ack(self, client: Any, reply: Any, taken: list[bytes]) -> list[bytes]:
         """What is still unacknowledged after the ACK's reply (all of it when ACK did not run)."""
