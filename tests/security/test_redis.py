@@ -176,6 +176,27 @@ async def test_a_layer_talks_to_redis_over_tls(
 
 
 @pytest.mark.parametrize("cls", LAYERS)
+def test_tls_under_uvloop_the_loop_uvicorn_runs_on(
+    tls_redis: tuple[RedisServer, int, Path], cls: type[RedisLayerBase]
+) -> None:
+    """The hot paths take redis-py's transport over (set_protocol): uvloop's TLS transport
+    must hand its decrypted bytes to the new protocol as asyncio's does."""
+    import uvloop
+
+    _, tls_port, pki = tls_redis
+    host = {"address": f"rediss://127.0.0.1:{tls_port}/0", "ssl_ca_certs": str(pki / "ca.crt")}
+
+    async def check() -> None:
+        assert isinstance(asyncio.get_running_loop(), uvloop.Loop)
+        async with cls(hosts=[host], prefix=f"tlsuv-{uuid.uuid4().hex[:6]}") as layer:
+            for _ in range(3):
+                assert await round_trip(layer) == {"type": "m", "via": "group"}
+            await layer.flush()
+
+    uvloop.run(check())
+
+
+@pytest.mark.parametrize("cls", LAYERS)
 async def test_a_server_certificate_from_an_untrusted_ca_is_refused(
     tls_redis: tuple[RedisServer, int, Path], cls: type[RedisLayerBase]
 ) -> None:
