@@ -216,11 +216,7 @@ class RedisClusterPubSubChannelLayer(RedisPubSubChannelLayer):
         self._placement[name] = subscriber
         if self._watchdog is None or self._watchdog.done():
             self._watchdog = self._spawn(self._watch_nodes())
-        try:
-            await subscriber.subscribe(name)
-        except RedisError as exc:
-            self._count_error("subscribe", exc)
-            raise
+        await self._subscribe_on(subscriber, name)
 
     async def _unsubscribe(self, kind: str, target: str) -> None:
         _, name = self._subscription(kind, target)

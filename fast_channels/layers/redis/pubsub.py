@@ -70,6 +70,10 @@ class RedisPubSubChannelLayer(RedisLayerBase):
         subscriber = self._subscriber(index)
         if subscriber.is_subscribed(name):
             return
+        await self._subscribe_on(subscriber, name)
+
+    async def _subscribe_on(self, subscriber: ShardSubscriber, name: bytes) -> None:
+        """Subscribe and wait for Redis to confirm; a failure is counted, then raised."""
         try:
             await subscriber.subscribe(name)
         except RedisError as exc:
