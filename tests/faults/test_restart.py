@@ -62,6 +62,15 @@ async def receive_forever(traffic: Traffic, layer: Any, channel: str) -> None:
         traffic.received_at.setdefault(n, time.monotonic())
 
 
+async def stop(traffic: Traffic, layer: Any, *tasks: asyncio.Task[Any]) -> None:
+    """End the traffic and its tasks, then close the layer (a test's teardown)."""
+    traffic.stop.set()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await layer.close()
+
+
 async def wait_for(condition: Any, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -118,11 +127,7 @@ async def test_the_queue_layer_delivers_every_send_accepted_after_a_restart(
             " after redis-server was up"
         )
     finally:
-        traffic.stop.set()
-        receiver.cancel()
-        sender.cancel()
-        await asyncio.gather(receiver, sender, return_exceptions=True)
-        await layer.close()
+        await stop(traffic, layer, receiver, sender)
 
 
 @pytest.mark.timeout(60)
@@ -172,11 +177,7 @@ async def test_queue_group_send_reaches_members_again_after_the_loop_reconnects(
             f" {len(lost_window)}; accepted after {len(after)}, lost 0"
         )
     finally:
-        traffic.stop.set()
-        receiver.cancel()
-        sender.cancel()
-        await asyncio.gather(receiver, sender, return_exceptions=True)
-        await layer.close()
+        await stop(traffic, layer, receiver, sender)
 
 
 @pytest.mark.timeout(60)
@@ -223,8 +224,4 @@ async def test_the_pubsub_layer_resubscribes_and_delivers_after_a_restart(
             f" {len(traffic.failed)}; after re-subscription lost 0"
         )
     finally:
-        traffic.stop.set()
-        receiver.cancel()
-        sender.cancel()
-        await asyncio.gather(receiver, sender, return_exceptions=True)
-        await layer.close()
+        await stop(traffic, layer, receiver, sender)
