@@ -211,10 +211,15 @@ class MultiplexedConnection:
             raise RedisError(f"cannot encode a Redis command: {exc}") from None
         if self._transport is None:  # lost while we waited for room
             raise ConnectionError("Connection to Redis lost")
+        if not self._pending and self._flush is None:
+            # Nothing in flight: a lone caller (the latency case) writes at once. Otherwise
+            # replies are awaited anyway, and the writes of this loop turn leave together.
+            self._transport.write(packed[0] if len(packed) == 1 else b"".join(packed))
+        else:
+            self._out += packed
+            if self._flush is None:
+                self._flush = loop.call_soon(self._write)
         self._pending.append(waiter)
-        self._out += packed
-        if self._flush is None:
-            self._flush = loop.call_soon(self._write)
         if self._timer is None:
             self._timer = loop.call_at(waiter.deadline, self._check_deadline)
         return await waiter.future
