@@ -81,29 +81,43 @@ class ChannelBuffer:
         return count
 
     def get_nowait(self) -> Delivery | None:
+        """The oldest delivery, or None when there is none; taking one is receiver activity."""
         if self._first is None:
             return None
+        self.last_active = time.monotonic()
         return self._take()
 
     async def get(self) -> Delivery:
-        self.last_active = time.monotonic()
-        while self._first is None:
-            loop = self._loop
-            if loop is None or not loop.is_running():
-                # On Python 3.11 asyncio.get_running_loop() makes a getpid() system call, once
-                # per message here; the loop a buffer is read on does not change while it runs.
-                loop = self._loop = asyncio.get_running_loop()
-            waiter = loop.create_future()
-            self._add_waiter(waiter)
+        while True:
+            delivery = self.get_nowait()
+            if delivery is not None:
+                return delivery
+            waiter = self.waiter()
             try:
                 await waiter
             except asyncio.CancelledError:
-                if not self._remove_waiter(waiter) and self._first is not None:
-                    # We were woken and cancelled in the same turn: pass the wake-up on.
-                    self._wake_one()
+                self.abandon(waiter)
                 raise
+
+    def waiter(self) -> asyncio.Future[None]:
+        """For a receiver that found the buffer empty: a future done once a delivery may be
+        there. The hot receive paths await it themselves (a coroutine frame less per message
+        than get()); one cancelled while awaiting it must call abandon()."""
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            # On Python 3.11 asyncio.get_running_loop() makes a getpid() system call, once
+            # per message here; the loop a buffer is read on does not change while it runs.
+            loop = self._loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        self._add_waiter(waiter)
         self.last_active = time.monotonic()
-        return self._take()
+        return waiter
+
+    def abandon(self, waiter: asyncio.Future[None]) -> None:
+        """A receiver stopped waiting on `waiter` (cancelled): forget it, and if it had been
+        woken already, pass the wake-up on to the next receiver."""
+        if not self._remove_waiter(waiter) and self._first is not None:
+            self._wake_one()
 
     def _take(self) -> Delivery:
         delivery = self._first

@@ -163,11 +163,34 @@ class RedisLayerBase(BaseChannelLayer):
             local.owned = True
         return local
 
+    async def receive(self, channel: str) -> dict[str, Any]:
+        # The hot path of receive() on an instance's own channel: one coroutine per message
+        # (a waiting receiver's frames are what the garbage collector walks, G of them in a
+        # fan-out), no Delivery handed through receive_delivery().
+        local = self._local.get(channel)
+        if local is not None and local.owned:
+            self._receiving_owned()
+            return (await self._get(local)).message
+        return (await self.receive_delivery(channel)).message
+
+    def _receiving_owned(self) -> None:
+        """Called before a receive on a channel of new_channel(): whatever must run for it to
+        be fed (the queue layer's receive loop). Such a channel was validated when made."""
+
     async def _get(self, local: LocalChannel) -> Delivery:
-        """The next unexpired delivery of a local buffer (cancellation-safe: see ChannelBuffer)."""
+        """The next unexpired delivery of a local buffer (cancellation-safe: see ChannelBuffer;
+        the buffer's future is awaited here, not through ChannelBuffer.get, a frame less)."""
+        buffer = local.buffer
         while True:
-            delivery = await local.buffer.get()
-            if delivery.expires_at >= time.time():
+            delivery = buffer.get_nowait()
+            if delivery is None:
+                waiter = buffer.waiter()
+                try:
+                    await waiter
+                except asyncio.CancelledError:
+                    buffer.abandon(waiter)
+                    raise
+            elif delivery.expires_at >= time.time():
                 if delivery.op == "group_send":
                     # One Delivery went to every local member (_fan_out): each receiver gets
                     # its own top-level dict, so one handler's edits stay its own. (A send has
@@ -175,7 +198,8 @@ class RedisLayerBase(BaseChannelLayer):
                     message, op, sent_at, expires_at, tp = delivery
                     return _tuple_new(Delivery, (dict(message), op, sent_at, expires_at, tp))
                 return delivery
-            self.metrics.dropped("expired")
+            else:
+                self.metrics.dropped("expired")
 
     # -- fan-out into local buffers ---------------------------------------------------------
 

@@ -130,7 +130,12 @@ class Shards:
         return consistent_hash(value, self.size)
 
     def client(self, index: int) -> Client:
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        # asyncio.get_running_loop() is a getpid() system call on 3.11, and this runs for every
+        # send: while the clients' loop runs, it is the running one (a layer is used from one
+        # thread).
+        if loop is None or not loop.is_running():
+            loop = asyncio.get_running_loop()
         if loop is not self._loop:
             # Clients of a finished loop cannot be closed from here; they are dropped.
             self._clients = [None] * self.size

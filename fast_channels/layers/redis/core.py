@@ -82,10 +82,13 @@ class RedisChannelLayer(RedisLayerBase):
             raise ChannelFull(f"Channel {channel!r} is at capacity ({capacity})")
         self.metrics.sent("send")
 
+    def _receiving_owned(self) -> None:
+        self._receiver.ensure_running()
+
     async def receive_delivery(self, channel: str) -> Delivery:
         local = self._local.get(channel)
         if local is not None and local.owned:  # the consumer's own channel: validated at birth
-            self._receiver.ensure_running()
+            self._receiving_owned()
             return await self._get(local)
         self.require_valid_channel_name(channel, receive=True)
         process = self.process_of(channel)

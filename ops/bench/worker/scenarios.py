@@ -50,7 +50,7 @@ async def _receive(layer: Any, channel: str, tally: Tally, receiver: int) -> Non
             tally.error("receive", exc)
             await asyncio.sleep(0.01)
             continue
-        tally.hit(msg["t"], (receiver, msg["seq"]))
+        tally.hit(msg["t"], receiver, msg["seq"])
 
 
 async def _drive(

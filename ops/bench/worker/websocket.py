@@ -214,7 +214,7 @@ async def e2e(
         def reader(index: int) -> Callable[[bytes], None]:
             def on_text(frame: bytes) -> None:
                 body = json.loads(frame.decode())  # a str skips json's encoding detection
-                tally.hit(body["t"], (index, body["seq"]))
+                tally.hit(body["t"], index, body["seq"])
 
             return on_text
 
