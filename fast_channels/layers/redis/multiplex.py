@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Awaitable, Coroutine
 from typing import Any
 
 import hiredis
@@ -149,11 +150,21 @@ class MultiplexedConnection:
 
     # -- commands --------------------------------------------------------------------------
 
-    async def execute_command(self, *args: Any) -> Any:
-        return (await self.execute_commands([args]))[0]
+    # The hot paths await the replies' future in execute_command(s) itself: one coroutine
+    # frame between a caller and its reply (a send is several frames deep already).
 
-    async def evalsha(self, sha: str, numkeys: int, *args: Any) -> Any:
-        return (await self.execute_commands([("EVALSHA", sha, numkeys, *args)]))[0]
+    async def execute_command(self, *args: Any) -> Any:
+        try:
+            replies = await self._start([args])
+        except RedisError as error:
+            replies = await self._after_error(error, [args])
+        reply = replies[0]
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    def evalsha(self, sha: str, numkeys: int, *args: Any) -> Coroutine[Any, Any, Any]:
+        return self.execute_command("EVALSHA", sha, numkeys, *args)
 
     async def script_load(self, script: bytes | str) -> str:
         sha = await self.execute_command("SCRIPT", "LOAD", script)
@@ -165,16 +176,26 @@ class MultiplexedConnection:
         """The replies to `commands`, sent together and in order. An error reply raises (the
         first one) unless `raise_on_error` is false: then it takes its reply's place."""
         try:
-            replies = await self._round_trip(commands)
+            replies = await self._start(commands)
         except RedisError as error:
-            if self._retry is None:
-                raise
-            replies = await self._retry_after(self._retry, error, commands)
+            replies = await self._after_error(error, commands)
         if raise_on_error:
             for reply in replies:
                 if isinstance(reply, Exception):
                     raise reply
         return replies
+
+    def _start(self, commands: list[Command]) -> Awaitable[list[Any]]:
+        """The replies' future when the connection is open with room to write (the usual
+        case), else a coroutine that connects or waits for room first."""
+        if self._transport is not None and self._writable.is_set():
+            return self._submit(commands)
+        return self._round_trip(commands)
+
+    async def _after_error(self, error: RedisError, commands: list[Command]) -> list[Any]:
+        if self._retry is None:
+            raise error
+        return await self._retry_after(self._retry, error, commands)
 
     async def _retry_after(
         self, retry: Retry, error: RedisError, commands: list[Command]
@@ -200,21 +221,26 @@ class MultiplexedConnection:
             await self._connect()
         if not self._writable.is_set():
             await self._writable.wait()  # Redis reads slower than we write: wait for room
+        return await self._submit(commands)
+
+    def _submit(self, commands: list[Command]) -> asyncio.Future[list[Any]]:
+        """Write (or queue for this loop turn's write) `commands`; the future of their replies."""
+        transport = self._transport
+        if transport is None:  # lost while we waited for room
+            raise ConnectionError("Connection to Redis lost")
         # Remembered at connect: asyncio.get_running_loop() is a getpid() syscall on 3.11.
         loop = self._loop
         if loop is None:  # set with the transport: only a bug gets here
             raise ConnectionError("the multiplexed connection has no event loop")
-        waiter = _Waiter(loop.create_future(), len(commands), loop.time() + self.timeout)
         try:
             packed = [hiredis.pack_command(command) for command in commands]
         except Exception as exc:
             raise RedisError(f"cannot encode a Redis command: {exc}") from None
-        if self._transport is None:  # lost while we waited for room
-            raise ConnectionError("Connection to Redis lost")
+        waiter = _Waiter(loop.create_future(), len(commands), loop.time() + self.timeout)
         if not self._pending and self._flush is None:
             # Nothing in flight: a lone caller (the latency case) writes at once. Otherwise
             # replies are awaited anyway, and the writes of this loop turn leave together.
-            self._transport.write(packed[0] if len(packed) == 1 else b"".join(packed))
+            transport.write(packed[0] if len(packed) == 1 else b"".join(packed))
         else:
             self._out += packed
             if self._flush is None:
@@ -222,7 +248,7 @@ class MultiplexedConnection:
         self._pending.append(waiter)
         if self._timer is None:
             self._timer = loop.call_at(waiter.deadline, self._check_deadline)
-        return await waiter.future
+        return waiter.future
 
     def _write(self) -> None:
         self._flush = None

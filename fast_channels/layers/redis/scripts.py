@@ -16,9 +16,11 @@ There group_send is GROUP_MEMBERS in the group's slot, then one DELIVER per memb
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 _PRELUDE = """
 -- A malformed frame never expires here: the receiver pops it and counts it undecodable.
@@ -278,20 +280,34 @@ class Scripts:
             script = self._scripts[name] = AsyncScript(client, (_PRELUDE + body).encode())
         return script
 
-    async def send_local(self, client: Any, keys: list[str], args: list[Any]) -> list[int]:
-        return await self._script("send_local", SEND_LOCAL, client)(keys, args, client)  # type: ignore[no-any-return]
+    async def _call(
+        self, name: str, body: str, client: Any, keys: list[str], args: list[Any]
+    ) -> Any:
+        """EVALSHA, loading the script on NOSCRIPT (a restarted or flushed Redis) and calling
+        again; what redis-py's AsyncScript does, without its per-call import and copies."""
+        script = self._script(name, body, client)
+        try:
+            return await client.evalsha(script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await client.script_load(script.script)
+            return await client.evalsha(script.sha, len(keys), *keys, *args)
 
-    async def send_list(self, client: Any, keys: list[str], args: list[Any]) -> list[int]:
-        return await self._script("send_list", SEND_LIST, client)(keys, args, client)  # type: ignore[no-any-return]
+    # Plain functions returning _call's coroutine: a send awaits one frame less.
 
-    async def pop(self, client: Any, keys: list[str], args: list[Any]) -> list[Any]:
-        return await self._script("pop", POP, client)(keys, args, client)  # type: ignore[no-any-return]
+    def send_local(self, client: Any, keys: list[str], args: list[Any]) -> Awaitable[list[int]]:
+        return self._call("send_local", SEND_LOCAL, client, keys, args)
 
-    async def group_send(self, client: Any, keys: list[str], args: list[Any]) -> list[int]:
-        return await self._script("group_send", GROUP_SEND, client)(keys, args, client)  # type: ignore[no-any-return]
+    def send_list(self, client: Any, keys: list[str], args: list[Any]) -> Awaitable[list[int]]:
+        return self._call("send_list", SEND_LIST, client, keys, args)
 
-    async def group_members(self, client: Any, keys: list[str], args: list[Any]) -> list[Any]:
-        return await self._script("group_members", GROUP_MEMBERS, client)(keys, args, client)  # type: ignore[no-any-return]
+    def pop(self, client: Any, keys: list[str], args: list[Any]) -> Awaitable[list[Any]]:
+        return self._call("pop", POP, client, keys, args)
+
+    def group_send(self, client: Any, keys: list[str], args: list[Any]) -> Awaitable[list[int]]:
+        return self._call("group_send", GROUP_SEND, client, keys, args)
+
+    def group_members(self, client: Any, keys: list[str], args: list[Any]) -> Awaitable[list[Any]]:
+        return self._call("group_members", GROUP_MEMBERS, client, keys, args)
 
     def ack_sha(self, client: Any) -> str:
         """The SHA of ACK, for EVALSHA queued in the receive loop's pipeline."""
