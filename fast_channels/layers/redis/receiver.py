@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 logger = structlog.get_logger("fast_channels.layers.redis")
 
 POP_BATCH = 1000
+RoundTrip = Callable[[list[tuple[Any, ...]]], Awaitable[list[Any]]]
+FEW = 8  # deliveries in a burst small enough to let their receivers run before the next pop
 
 
 def stopping() -> bool:
@@ -95,25 +97,7 @@ class ProcessReceiver:
             return await self._pump_without_blmpop(backoff)
         layer = self.layer
         client = layer.shards.client(layer.shards.index(layer.process_id))
-        connection: MultiplexedConnection | None = None
-        round_trip: Callable[[list[tuple[Any, ...]]], Awaitable[list[Any]]]
-        if isinstance(client, aioredis.Redis):
-            # Its own connection, as BLMPOP blocks it. No retry here: an ACK must not run
-            # twice; _run() reconnects with backoff instead.
-            connection = MultiplexedConnection(
-                client, timeout=layer.block_timeout + layer.socket_timeout, retry=False
-            )
-            round_trip = partial(connection.execute_commands, raise_on_error=False)
-            scripts_client: Any = connection
-        else:  # a Redis Cluster: redis-py routes each command to its slot's node
-
-            async def pipelined(commands: list[tuple[Any, ...]]) -> list[Any]:
-                pipe = client.pipeline(transaction=False)
-                for command in commands:
-                    pipe.execute_command(*command)
-                return await pipe.execute(raise_on_error=False)
-
-            round_trip, scripts_client = pipelined, client
+        round_trip, scripts_client, connection = self._carrier(client)
         keys = list(layer.process_keys(layer.process_id))
         taken: list[bytes] = []  # targets of frames popped but not yet acknowledged
         try:
@@ -129,11 +113,46 @@ class ProcessReceiver:
                 backoff.reset()
                 if taken:
                     taken = await self._check_ack(scripts_client, replies[0], taken)
-                if not self._take(replies[-1], taken):
+                delivered = self._take(replies[-1], taken)
+                if delivered is None:
                     return await self._pump_without_blmpop(backoff)
+                if delivered <= FEW:
+                    # Let the few tasks this burst woke run first (and senders whose replies
+                    # came in the same read): a reply they send then reaches Redis before our
+                    # BLMPOP, which returns it at once, read with the ACK's reply, instead of
+                    # blocking and waking us twice (point to point +7%, ping-pong -12%). After
+                    # a big burst the BLMPOP goes first: the next burst is on its way while
+                    # its receivers run.
+                    await asyncio.sleep(0)
         finally:
             if connection is not None:
                 await connection.aclose()
+
+    def _carrier(self, client: Any) -> tuple[RoundTrip, Any, MultiplexedConnection | None]:
+        """What carries the receive loop's commands: a round-trip function, the client to
+        load scripts through, and the connection to close when the loop ends (if its own)."""
+        if isinstance(client, aioredis.Redis):
+            # Its own connection, as BLMPOP blocks it. No retry here: an ACK must not run
+            # twice; _run() reconnects with backoff instead.
+            layer = self.layer
+            connection = MultiplexedConnection(
+                client, timeout=layer.block_timeout + layer.socket_timeout, retry=False
+            )
+            return (
+                partial(connection.execute_commands, raise_on_error=False),
+                connection,
+                connection,
+            )
+
+        # A Redis Cluster: redis-py routes each command to its slot's node.
+        async def pipelined(commands: list[tuple[Any, ...]]) -> list[Any]:
+            pipe = client.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+            return replies
+
+        return pipelined, client, None
 
     async def _check_ack(self, client: Any, reply: Any, taken: list[bytes]) -> list[bytes]:
         """What is still unacknowledged after the ACK's reply (all of it when ACK did not run)."""
@@ -144,18 +163,19 @@ class ProcessReceiver:
             raise reply
         return []
 
-    def _take(self, popped: Any, taken: list[bytes]) -> bool:
-        """Deliver what BLMPOP popped and note its targets; False when Redis lacks BLMPOP."""
+    def _take(self, popped: Any, taken: list[bytes]) -> int | None:
+        """Deliver what BLMPOP popped and note its targets; how many local deliveries that
+        made, or None when Redis lacks BLMPOP."""
         if isinstance(popped, ResponseError) and "unknown command" in str(popped).lower():
             self._blmpop = False  # Redis < 7
-            return False
+            return None
         if isinstance(popped, Exception):
             raise popped
-        if popped is not None:
-            frames = cast(list[bytes], popped[1])
-            taken += [_targets(frame) for frame in frames]
-            self._deliver(frames)
-        return True
+        if popped is None:
+            return 0
+        frames = cast(list[bytes], popped[1])
+        taken += [_targets(frame) for frame in frames]
+        return self._deliver(frames)
 
     async def _pump_without_blmpop(self, backoff: Backoff) -> None:
         """Redis < 7: a Lua pop of up to POP_BATCH, then BLPOP of one frame when empty."""
@@ -176,13 +196,14 @@ class ProcessReceiver:
                 taken = _targets(frame)
                 self._deliver([frame])
 
-    def _deliver(self, frames: list[bytes]) -> None:
-        layer, now = self.layer, time.time()
+    def _deliver(self, frames: list[bytes]) -> int:
+        layer, now, delivered = self.layer, time.time(), 0
         for frame in frames:
             decoded = layer._decode_frame(frame, now)
             if decoded is not None:
                 message, expires_at, targets = decoded
-                layer._fan_out(message, expires_at, targets.decode().split(" "))
+                delivered += layer._fan_out(message, expires_at, targets.decode().split(" "))
+        return delivered
 
     async def _refresh_periodically(self) -> None:
         layer = self.layer
