@@ -6,7 +6,8 @@ import asyncio
 import re
 import secrets
 import time
-from collections.abc import Iterable
+from abc import abstractmethod
+from collections.abc import Coroutine, Iterable
 from typing import Any, ClassVar
 
 import structlog
@@ -163,15 +164,19 @@ class RedisLayerBase(BaseChannelLayer):
             local.owned = True
         return local
 
-    async def receive(self, channel: str) -> dict[str, Any]:
-        # The hot path of receive() on an instance's own channel: one coroutine per message
-        # (a waiting receiver's frames are what the garbage collector walks, G of them in a
-        # fan-out), no Delivery handed through receive_delivery().
+    def receive_delivery(self, channel: str) -> Coroutine[Any, Any, Delivery]:
+        # Not a coroutine itself: on an instance's own channel the caller awaits _get()
+        # directly, so a waiting receiver holds one coroutine frame, not two (with thousands
+        # of receivers, those frames are much of what the garbage collector walks each burst).
         local = self._local.get(channel)
         if local is not None and local.owned:
             self._receiving_owned()
-            return (await self._get(local)).message
-        return (await self.receive_delivery(channel)).message
+            return self._get(local)
+        return self._receive_delivery(channel)
+
+    @abstractmethod
+    async def _receive_delivery(self, channel: str) -> Delivery:
+        """receive_delivery() on any other channel: validated, and whatever feeds it started."""
 
     def _receiving_owned(self) -> None:
         """Called before a receive on a channel of new_channel(): whatever must run for it to

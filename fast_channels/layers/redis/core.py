@@ -85,11 +85,7 @@ class RedisChannelLayer(RedisLayerBase):
     def _receiving_owned(self) -> None:
         self._receiver.ensure_running()
 
-    async def receive_delivery(self, channel: str) -> Delivery:
-        local = self._local.get(channel)
-        if local is not None and local.owned:  # the consumer's own channel: validated at birth
-            self._receiving_owned()
-            return await self._get(local)
+    async def _receive_delivery(self, channel: str) -> Delivery:
         self.require_valid_channel_name(channel, receive=True)
         process = self.process_of(channel)
         if process is None:

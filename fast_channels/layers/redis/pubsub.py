@@ -125,12 +125,11 @@ class RedisPubSubChannelLayer(RedisLayerBase):
             raise
         self.metrics.sent(op)
 
-    async def receive_delivery(self, channel: str) -> Delivery:
-        local = self._local.get(channel)
-        if local is not None and local.owned:
-            # Made by new_channel(): validated, and its process subscription confirmed then
-            # (the subscriber restores it after a reconnect), so nothing to check per message.
-            return await self._get(local)
+    # receive_delivery() on a channel of new_channel() (RedisLayerBase) checks nothing per
+    # message: validated when made, its process subscription confirmed then (the subscriber
+    # restores it after a reconnect).
+
+    async def _receive_delivery(self, channel: str) -> Delivery:
         self.require_valid_channel_name(channel, receive=True)
         self._require_receivable(channel)
         local = self._local.get(channel) or self._local_channel(channel)
