@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
+import weakref
 from typing import Any
 
 import pytest
@@ -175,3 +177,34 @@ async def test_cancelling_the_connection_mid_handler_cleans_up_once(
     assert disconnected == [1006]
     assert memory_layer.groups == {}
     assert memory_layer.channels == {}
+
+
+class _Payload:
+    """Any object a handler may receive; weakly referenceable, so a test can see it freed."""
+
+
+async def test_a_handled_delivery_is_not_held_while_the_consumer_waits(
+    memory_layer: InMemoryChannelLayer,
+) -> None:
+    # With thousands of connections, deliveries held between messages were much of what the
+    # garbage collector walked and promoted; nothing else needs them once handled.
+    received: list[weakref.ref[_Payload]] = []
+    handled = asyncio.Event()
+
+    class Holder(AsyncJsonWebsocketConsumer):
+        channel_layer_alias = "default"
+        groups = ["held"]
+
+        async def note(self, event: dict[str, Any]) -> None:
+            received.append(weakref.ref(event["payload"]))
+            handled.set()
+
+    client = WebsocketCommunicator(Holder.as_asgi(), "/")
+    assert (await client.connect())[0]
+    await memory_layer.group_send("held", {"type": "note", "payload": _Payload()})
+    await asyncio.wait_for(handled.wait(), 2)
+    for _ in range(10):  # the feeder goes back to waiting for the next delivery
+        await asyncio.sleep(0)
+    gc.collect()  # a reference cycle would be freed here; a live reference would not
+    assert received[0]() is None
+    await client.disconnect()
