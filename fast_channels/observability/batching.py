@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from typing import Any
 
 FLUSH_INTERVAL = 1.0
+_bisect_left = bisect.bisect_left  # a global, not a module attribute, per observation
 
 _lock = threading.Lock()
 _dirty: list[_Batched] = []
@@ -94,7 +95,7 @@ class BatchedHistogram(_Batched):
 
     def observe(self, amount: float) -> None:
         # The first bucket whose upper bound is >= amount, as prometheus_client counts it.
-        self._counts[bisect.bisect_left(self._bounds, amount)] += 1
+        self._counts[_bisect_left(self._bounds, amount)] += 1
         self._sum += amount
         if not self._dirty:
             self._mark_dirty()

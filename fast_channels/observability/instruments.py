@@ -70,8 +70,14 @@ class LayerInstruments:
         self.alias = alias
         self._made: list[tuple[Any, tuple[str, ...]]] = []
         self._sent = {op: self._child(m.layer_messages_sent, op) for op in OPS}
-        self._received = {op: self._child(m.layer_messages_received, op) for op in OPS}
-        self._latency = {op: self._child(m.layer_delivery_latency, op) for op in OPS}
+        # op -> (received counter, delivery latency histogram): one lookup per delivery.
+        self._on_received = {
+            op: (
+                self._child(m.layer_messages_received, op),
+                self._child(m.layer_delivery_latency, op),
+            )
+            for op in OPS
+        }
         self._channel_full = {op: self._child(m.layer_channel_full, op) for op in OPS}
         self._dropped = {r: self._child(m.layer_messages_dropped, r) for r in DROP_REASONS}
         self._redis_errors = {op: self._child(m.layer_redis_errors, op) for op in REDIS_OPS}
@@ -100,10 +106,12 @@ class LayerInstruments:
         self._sent[op].inc(count)
 
     def received(self, op: str, sent_at: float | None) -> None:
-        self._received[op].inc()
+        received, latency = self._on_received[op]
+        received.inc()
         if sent_at is not None:
             # Clocks of different hosts may disagree by a little: never observe a negative.
-            self._latency[op].observe(max(0.0, time.time() - sent_at))
+            lag = time.time() - sent_at
+            latency.observe(lag if lag > 0.0 else 0.0)
 
     def channel_full(self, op: str, count: int = 1) -> None:
         self._channel_full[op].inc(count)
