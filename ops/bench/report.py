@@ -144,14 +144,14 @@ TARGETS: list[tuple[str, str, str, str, float, bool]] = [
     ("ours-pubsub", "fanout", "rate", "fc", 1.5, False),
     ("ours-pubsub", "many_groups", "rate", "fc", 1.5, False),
     ("ours-pubsub", "p2p", "rate", "publish_awaited", 0.9, False),
-    ("*", "e2e", "rate", "e2e_bare_rate", 0.5, False),
+    ("*", "e2e_N1000", "rate", "e2e_bare_rate", 0.5, False),
 ]
 
 
 def _applies(rule_impl: str, rule_scenario: str, impl: str, scenario: str) -> bool:
     if rule_impl not in ("*", impl):
         return False
-    exact = rule_scenario in ("p2p", "fanout_G1000", "pingpong", "many_groups")
+    exact = rule_scenario in ("p2p", "fanout_G1000", "pingpong", "many_groups", "e2e_N1000")
     return scenario == rule_scenario if exact else scenario.startswith(rule_scenario)
 
 
