@@ -52,6 +52,17 @@ local function call_chunked(command, key, args)
   return results
 end
 
+-- HSET of many fields. A small hash is a listpack, where adding a field is a linear scan:
+-- 1,001 fields (a group_send to 1,000 local members) took 1.4 ms on Redis 7.0. A field name
+-- longer than hash-max-listpack-value (64 bytes by default) makes Redis convert the hash to a
+-- hashtable, after which the same HSET takes 0.2 ms: so a 65-space field goes in first. It is
+-- never a valid channel name, and never read (counts are read by channel name).
+local BIG_HASH_SENTINEL = string.rep(' ', 65)
+local function hset_many(key, updates)
+  if #updates > 128 then redis.call('HSET', key, BIG_HASH_SENTINEL, 0) end
+  call_chunked('HSET', key, updates)
+end
+
 local function subtract(counts_key, counts)
   local names = {}
   for name in pairs(counts) do names[#names + 1] = name end
@@ -67,7 +78,7 @@ local function subtract(counts_key, counts)
       gone[#gone + 1] = name
     end
   end
-  if #updates > 0 then call_chunked('HSET', counts_key, updates) end
+  if #updates > 0 then hset_many(counts_key, updates) end
   if #gone > 0 then call_chunked('HDEL', counts_key, gone) end
 end
 
@@ -107,7 +118,7 @@ local function deliver(queue, counts_key, channels, caps, default_cap, now, head
   end
   if #targets > 0 then
     redis.call('RPUSH', queue, head .. table.concat(targets, ' ') .. '\\n' .. payload)
-    call_chunked('HSET', counts_key, updates)
+    hset_many(counts_key, updates)
     redis.call('EXPIRE', queue, ttl)
     redis.call('EXPIRE', counts_key, ttl)
   end

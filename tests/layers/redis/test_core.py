@@ -193,6 +193,26 @@ async def test_group_send_counts_full_members(make_redis: Make) -> None:
     assert metric("layer_messages_sent_total", layer=layer.alias, op="group_send") == 3
 
 
+async def test_a_big_group_is_counted_per_member_in_a_hashtable(
+    make_redis: Make, redis_server: RedisServer
+) -> None:
+    # Past 64 members in one process, the capacity counts go into a hashtable from the start
+    # (a listpack hash made group_send quadratic in the group size); each member still counts.
+    layer = make_redis(capacity=2)
+    members = [await layer.new_channel() for _ in range(200)]  # nothing receives: counts stay
+    for channel in members:
+        await layer.group_add("big", channel)
+    for n in range(3):
+        await layer.group_send("big", {"type": "m", "n": n})
+    assert metric("layer_messages_sent_total", layer=layer.alias, op="group_send") == 400
+    assert metric("layer_channel_full_total", layer=layer.alias, op="group_send") == 200
+    client = raw_client(redis_server)
+    _, counts = layer.process_keys(layer.process_id)
+    assert client.object("encoding", counts) == b"hashtable"
+    assert client.hmget(counts, members) == [b"2"] * 200
+    client.close()
+
+
 async def test_channel_capacity_patterns_apply_to_group_members(make_redis: Make) -> None:
     layer = make_redis(capacity=5, channel_capacity={"tiny.*": 1})
     tiny, roomy = await layer.new_channel("tiny"), await layer.new_channel("roomy")
