@@ -23,6 +23,32 @@ class Delivery(NamedTuple):
     traceparent: str | None = None
 
 
+_tuple_new = tuple.__new__
+
+
+def shared_delivery(
+    message: dict[str, Any],
+    op: str,
+    sent_at: float | None,
+    expires_at: float,
+    traceparent: str | None,
+) -> Delivery:
+    """ONE Delivery for every target of a fan-out, queued by reference in each buffer and
+    copied as each receiver takes it (receiver_copy): G references, not G objects that would
+    sit in the buffers through the burst and be promoted by the garbage collector. Built with
+    tuple.__new__, without the NamedTuple's Python-level __new__."""
+    return _tuple_new(Delivery, (message, op, sent_at, expires_at, traceparent))
+
+
+def receiver_copy(delivery: Delivery) -> Delivery:
+    """What one receiver gets of a delivery: for a group_send, shared by every member, its
+    own top-level dict, so one handler's edits stay its own (a send has one target: as is)."""
+    if delivery.op != "group_send":
+        return delivery
+    message, op, sent_at, expires_at, traceparent = delivery
+    return _tuple_new(Delivery, (dict(message), op, sent_at, expires_at, traceparent))
+
+
 class ChannelBuffer:
     # No metric is touched per message here (a gauge update takes a lock): the layer sums the
     # buffers' lengths into its queue-depth gauge when /metrics is scraped.

@@ -9,10 +9,8 @@ from typing import Any
 
 from fast_channels.exceptions import ChannelFull
 from fast_channels.layers.base import BaseChannelLayer, CapacityPattern
-from fast_channels.layers.buffer import ChannelBuffer, Delivery
+from fast_channels.layers.buffer import ChannelBuffer, Delivery, receiver_copy, shared_delivery
 from fast_channels.observability.tracing import current_traceparent, producer_span
-
-_tuple_new = tuple.__new__
 
 
 class InMemoryChannelLayer(BaseChannelLayer):
@@ -84,12 +82,7 @@ class InMemoryChannelLayer(BaseChannelLayer):
         if not len(buffer) and not buffer.has_receivers and channel not in self._owned:
             # Nobody holds this buffer: forget it so fixed-name channels do not accumulate.
             del self.channels[channel]
-        if delivery.op == "group_send":
-            # One Delivery is shared by every member (see _fan_out); each receiver gets its own
-            # top-level dict, so one handler's edits stay its own.
-            message, op, sent_at, expires_at, traceparent = delivery
-            delivery = _tuple_new(Delivery, (dict(message), op, sent_at, expires_at, traceparent))
-        return delivery
+        return receiver_copy(delivery)
 
     async def new_channel(self, prefix: str = "specific") -> str:
         channel = f"{prefix}.inmemory!{secrets.token_hex(8)}"
@@ -172,12 +165,7 @@ class InMemoryChannelLayer(BaseChannelLayer):
     ) -> tuple[int, int]:
         """Queue `payload` (copied once by the caller) for every member with room."""
         now = time.time()
-        # One Delivery for all members, copied when each receives it (receive_delivery): a
-        # fan-out to G members queues G references, not G objects that would sit in the
-        # buffers through the whole burst (and be promoted by the garbage collector).
-        # tuple.__new__ is Delivery(...) without the Python-level __new__ of a NamedTuple.
-        expires_at = now + self.expiry
-        delivery = _tuple_new(Delivery, (payload, "group_send", now, expires_at, traceparent))
+        delivery = shared_delivery(payload, "group_send", now, now + self.expiry, traceparent)
         channels, capacity_of = self.channels, self.get_capacity
         delivered = full = 0
         for channel in list(members):

@@ -14,7 +14,7 @@ import structlog
 from redis import asyncio as aioredis
 
 from fast_channels.layers.base import BaseChannelLayer, CapacityPattern
-from fast_channels.layers.buffer import ChannelBuffer, Delivery
+from fast_channels.layers.buffer import ChannelBuffer, Delivery, receiver_copy, shared_delivery
 from fast_channels.layers.redis.connection import Shards
 from fast_channels.layers.redis.envelope import (
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -29,7 +29,6 @@ from fast_channels.layers.redis.serializers import EncryptionKey, registry
 from fast_channels.layers.redis.utils import HostSpec, decode_hosts, wants_cluster
 from fast_channels.observability.logging import RateLimitedLog
 
-_tuple_new = tuple.__new__
 logger = structlog.get_logger("fast_channels.layers.redis")
 
 
@@ -196,13 +195,7 @@ class RedisLayerBase(BaseChannelLayer):
                     buffer.abandon(waiter)
                     raise
             elif delivery.expires_at >= time.time():
-                if delivery.op == "group_send":
-                    # One Delivery went to every local member (_fan_out): each receiver gets
-                    # its own top-level dict, so one handler's edits stay its own. (A send has
-                    # one target: nothing to copy.)
-                    message, op, sent_at, expires_at, tp = delivery
-                    return _tuple_new(Delivery, (dict(message), op, sent_at, expires_at, tp))
-                return delivery
+                return receiver_copy(delivery)
             else:
                 self.metrics.dropped("expired")
 
@@ -224,11 +217,7 @@ class RedisLayerBase(BaseChannelLayer):
     def _fan_out(self, decoded: Decoded, expires_at: float, channels: Iterable[str]) -> int:
         """Put one decoded message into the buffers of `channels`; returns how many got it."""
         message, op, sent_at, tp = decoded.message, decoded.op, decoded.sent_at, decoded.traceparent
-        # ONE Delivery for every target, copied as each receives it (_get): a fan-out to G
-        # local members queues G references, not G objects that sit in the buffers through the
-        # burst and get promoted (then scanned again and again) by the garbage collector.
-        # tuple.__new__ is Delivery(...) without the NamedTuple's Python-level __new__.
-        delivery = _tuple_new(Delivery, (message, op, sent_at, expires_at, tp))
+        delivery = shared_delivery(message, op, sent_at, expires_at, tp)
         delivered = unknown = full = 0
         find = self._local.get
         for channel in channels:
