@@ -40,6 +40,29 @@ logger = structlog.get_logger("fast_channels.layers.redis")
 PING_AFTER_IDLE = 15.0  # seconds without traffic before we check the connection is alive
 
 
+class _KeepAlive:
+    """When to PING an idle subscribed connection, and when to give it up as dead."""
+
+    __slots__ = ("last_data", "ping_sent")
+
+    def __init__(self) -> None:
+        self.last_data = time.monotonic()  # set by the reader whenever anything arrives
+        self.ping_sent = 0.0  # when the outstanding PING went out; 0: none
+
+    def ping_due(self, answer_within: float) -> bool:
+        """True when a PING should go out now; raises ConnectionError once the last one has
+        gone unanswered for longer than `answer_within` seconds."""
+        now = time.monotonic()
+        if self.ping_sent and self.last_data >= self.ping_sent:
+            self.ping_sent = 0.0  # answered (or other traffic arrived: alive either way)
+        if self.ping_sent and now - self.ping_sent > answer_within:
+            raise ConnectionError("Redis did not answer PING on the pub/sub connection")
+        if not self.ping_sent and now - self.last_data > PING_AFTER_IDLE:
+            self.ping_sent = now
+            return True
+        return False
+
+
 class _PushReader(asyncio.Protocol):
     """The subscribed connection's transport, taken over from redis-py (see the docstring)."""
 
@@ -49,7 +72,7 @@ class _PushReader(asyncio.Protocol):
         # Set to the error that ended the connection (a result, not an exception: nobody may be
         # left to retrieve it when the supervisor is cancelled first).
         self.lost: asyncio.Future[RedisError] = asyncio.get_running_loop().create_future()
-        self.last_data = time.monotonic()
+        self.alive = _KeepAlive()
         self.transport, writer = take_over_transport(conn, self)
         self._writer: asyncio.StreamWriter | None = writer  # held until the transport is closed
 
@@ -57,7 +80,7 @@ class _PushReader(asyncio.Protocol):
         self.transport.write(hiredis.pack_command(args))
 
     def data_received(self, data: bytes) -> None:
-        self.last_data = time.monotonic()
+        self.alive.last_data = time.monotonic()
         parser, handle = self.parser, self.subscriber._handle
         parser.feed(data)
         while True:
@@ -198,38 +221,27 @@ class ShardSubscriber:
     async def _read(self, conn: AbstractConnection) -> None:
         if self._push is not None:
             return await self._watch(self._push)
-        last_data, ping_sent = time.monotonic(), 0.0
+        alive = _KeepAlive()
         while not stopping():
             # push_request: redis-py 8 otherwise treats pub/sub replies as push data and drops them.
             response = await conn.read_response(
                 timeout=self.layer.block_timeout, disconnect_on_error=False, push_request=True
             )
-            now = time.monotonic()
             if response is not None:
-                last_data, ping_sent = now, 0.0
+                alive.last_data = time.monotonic()
                 self._handle(response)
-            elif ping_sent and now - ping_sent > self.layer.socket_timeout:
-                raise ConnectionError("Redis did not answer PING on the pub/sub connection")
-            elif not ping_sent and now - last_data > PING_AFTER_IDLE:
+            elif alive.ping_due(self.layer.socket_timeout):
                 await conn.send_command("PING", check_health=False)
-                ping_sent = now
 
     async def _watch(self, push: _PushReader) -> None:
         """Wait for the connection to end; PING it after PING_AFTER_IDLE without traffic and
         give it up when the answer takes longer than the socket timeout."""
-        ping_sent = 0.0
         while not stopping():
             await asyncio.wait([push.lost], timeout=self.layer.block_timeout)
             if push.lost.done():
                 raise push.lost.result()
-            now = time.monotonic()
-            if ping_sent and push.last_data >= ping_sent:
-                ping_sent = 0.0  # answered (or other traffic arrived: alive either way)
-            if ping_sent and now - ping_sent > self.layer.socket_timeout:
-                raise ConnectionError("Redis did not answer PING on the pub/sub connection")
-            if not ping_sent and now - push.last_data > PING_AFTER_IDLE:
+            if push.alive.ping_due(self.layer.socket_timeout):
                 push.write("PING")
-                ping_sent = now
 
     def _handle(self, response: Any) -> None:
         kind = response[0]
