@@ -67,7 +67,7 @@ class RedisClusterChannelLayer(RedisChannelLayer):
             if isinstance(reply, RedisError):
                 self._count_error("group_send", reply)
                 results.append(reply)
-            elif sha == self.scripts.send_list_sha(client):  # {accepted, pruned}
+            elif sha == self.scripts.send_list_sha():  # {accepted, pruned}
                 results.append([reply[0], 1 - reply[0], reply[1]])
             else:
                 results.append(reply)
@@ -93,11 +93,11 @@ class RedisClusterChannelLayer(RedisChannelLayer):
                 capacity = int(caps.get(raw, self.capacity))
                 frame = make_frame(expires_at, "", payload)
                 args = [capacity, frame, sent_at, self._ttl]
-                calls.append((self.scripts.send_list_sha(client), [self.list_key(channel)], args))
+                calls.append((self.scripts.send_list_sha(), [self.list_key(channel)], args))
             else:
                 by_process.setdefault(process, []).extend((channel, int(caps.get(raw, 0))))
         head = b"%.3f" % expires_at
-        deliver = self.scripts.deliver_sha(client)
+        deliver = self.scripts.deliver_sha()
         for process, pairs in by_process.items():
             args = [sent_at, head, self.capacity, payload, self._ttl, *pairs]
             calls.append((deliver, list(self.process_keys(process)), args))

@@ -117,7 +117,7 @@ class _Protocol(asyncio.Protocol):
 class MultiplexedConnection:
     """Shares one connection of `client`'s pool among concurrent callers; see the module docstring.
 
-    Duck-types the parts of a redis-py client that `AsyncScript` and the layers use
+    Duck-types the parts of a redis-py client that `Scripts` and the layers use
     (`execute_command`, `evalsha`, `script_load`, `connection_pool`).
     """
 

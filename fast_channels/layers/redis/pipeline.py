@@ -31,7 +31,7 @@ class _Call:
 
 class AutoPipeline:
     """Batches `execute_command` calls on one client. Duck-types the parts of a redis-py client
-    that `AsyncScript` uses (`evalsha`, `script_load`, `connection_pool`)."""
+    that `Scripts` uses (`evalsha`, `script_load`, `connection_pool`)."""
 
     def __init__(self, client: Client) -> None:
         self.client = client

@@ -104,7 +104,7 @@ class ProcessReceiver:
             while not stopping():
                 commands: list[tuple[Any, ...]] = []
                 if taken:
-                    ack_sha = layer.scripts.ack_sha(scripts_client)
+                    ack_sha = layer.scripts.ack_sha()
                     commands.append(("EVALSHA", ack_sha, 2, *keys, b" ".join(taken)))
                 commands.append(
                     ("BLMPOP", layer.block_timeout, 1, keys[0], "LEFT", "COUNT", POP_BATCH)
@@ -157,7 +157,7 @@ class ProcessReceiver:
     async def _check_ack(self, client: Any, reply: Any, taken: list[bytes]) -> list[bytes]:
         """What is still unacknowledged after the ACK's reply (all of it when ACK did not run)."""
         if isinstance(reply, NoScriptError):
-            await self.layer.scripts.load(client, self.layer.scripts.ack_sha(client))
+            await self.layer.scripts.load(client, self.layer.scripts.ack_sha())
             return taken
         if isinstance(reply, Exception):
             raise reply

@@ -16,10 +16,10 @@ There group_send is GROUP_MEMBERS in the group's slot, then one DELIVER per memb
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable
 from typing import Any
 
-from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 _PRELUDE = """
@@ -274,33 +274,39 @@ return {d, f, p}
 """
 
 
-class Scripts:
-    """The queue layer's scripts, loaded once per server and called by SHA (EVALSHA).
+class _Script:
+    """A script's body, with the SHA1 that EVALSHA names it by."""
 
-    redis-py's AsyncScript reloads a script on NOSCRIPT (after a Redis restart or flush).
-    """
+    __slots__ = ("body", "sha")
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.sha = hashlib.sha1(body).hexdigest()
+
+
+class Scripts:
+    """The queue layer's scripts, loaded once per server and called by SHA (EVALSHA); a
+    script is loaded again on NOSCRIPT (after a Redis restart or SCRIPT FLUSH)."""
 
     def __init__(self) -> None:
-        self._scripts: dict[str, AsyncScript] = {}
+        self._scripts: dict[str, _Script] = {}
 
-    def _script(self, name: str, body: str, client: Any) -> AsyncScript:
+    def _script(self, name: str, body: str) -> _Script:
         script = self._scripts.get(name)
         if script is None:
-            # bytes: AsyncScript then needs no encoder from the client (a RedisCluster, or the
-            # AutoPipeline in front of one, has none of a single Redis's connection_pool).
-            script = self._scripts[name] = AsyncScript(client, (_PRELUDE + body).encode())
+            script = self._scripts[name] = _Script((_PRELUDE + body).encode())
         return script
 
     async def _call(
         self, name: str, body: str, client: Any, keys: list[str], args: list[Any]
     ) -> Any:
         """EVALSHA, loading the script on NOSCRIPT (a restarted or flushed Redis) and calling
-        again; what redis-py's AsyncScript does, without its per-call import and copies."""
-        script = self._script(name, body, client)
+        again."""
+        script = self._script(name, body)
         try:
             return await client.evalsha(script.sha, len(keys), *keys, *args)
         except NoScriptError:
-            await client.script_load(script.script)
+            await client.script_load(script.body)
             return await client.evalsha(script.sha, len(keys), *keys, *args)
 
     # Plain functions returning _call's coroutine: a send awaits one frame less.
@@ -320,19 +326,19 @@ class Scripts:
     def group_members(self, client: Any, keys: list[str], args: list[Any]) -> Awaitable[list[Any]]:
         return self._call("group_members", GROUP_MEMBERS, client, keys, args)
 
-    def ack_sha(self, client: Any) -> str:
+    def ack_sha(self) -> str:
         """The SHA of ACK, for EVALSHA queued in the receive loop's pipeline."""
-        return self._script("ack", ACK, client).sha
+        return self._script("ack", ACK).sha
 
-    def deliver_sha(self, client: Any) -> str:
+    def deliver_sha(self) -> str:
         """The SHA of DELIVER, for EVALSHA queued in a (cluster) pipeline."""
-        return self._script("deliver", DELIVER, client).sha
+        return self._script("deliver", DELIVER).sha
 
-    def send_list_sha(self, client: Any) -> str:
-        return self._script("send_list", SEND_LIST, client).sha
+    def send_list_sha(self) -> str:
+        return self._script("send_list", SEND_LIST).sha
 
     async def load(self, client: Any, sha: str) -> None:
         """Load the script with this SHA (on every primary of a cluster), after NOSCRIPT."""
         for script in self._scripts.values():
             if script.sha == sha:
-                await client.script_load(script.script)
+                await client.script_load(script.body)

@@ -94,7 +94,7 @@ async def test_error_replies_reach_only_their_caller_with_redis_py_classes(mux: 
     assert [results[0], results[3]] == [b"PONG", b"PONG"]
     assert type(results[1]) is ResponseError
     assert "WRONGTYPE" in str(results[1])
-    assert isinstance(results[2], NoScriptError)  # AsyncScript reloads on exactly this
+    assert isinstance(results[2], NoScriptError)  # Scripts._call reloads on exactly this
     # raise_on_error=False: the error takes its reply's place, the rest still count.
     replies = await connection.execute_commands(
         [("INCR", mux.key), ("PING",)], raise_on_error=False
