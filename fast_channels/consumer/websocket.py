@@ -139,17 +139,19 @@ class AsyncWebsocketConsumer(AsyncConsumer):
         # Straight to the server (AsyncConsumer.send only forwards): one coroutine less each.
         if text_data is not None:
             await self.base_send({"type": "websocket.send", "text": text_data})
-            size = _text_size(text_data)
+            self._count_out(_text_size(text_data))
         elif bytes_data is not None:
             await self.base_send({"type": "websocket.send", "bytes": bytes_data})
-            size = len(bytes_data)
+            self._count_out(len(bytes_data))
         else:
             raise ValueError("You must pass one of bytes_data or text_data")
+        if close:
+            await self.close(close)
+
+    def _count_out(self, size: int) -> None:
         instruments = self.instruments
         instruments.messages_out.inc()
         instruments.bytes_out.observe(size)
-        if close:
-            await self.close(close)
 
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
         """Close the socket; before accept() this denies the handshake with HTTP 403."""
@@ -237,7 +239,12 @@ class AsyncJsonWebsocketConsumer(AsyncWebsocketConsumer):
             text = _json.dumps(content)  # not overridden: no coroutine per message
         else:
             text = await self.encode_json(content)
-        await self.send(text_data=text, close=close)
+        if close or type(self).send is not _SEND:
+            await self.send(text_data=text, close=close)
+            return
+        # send() not overridden: its work inline, a coroutine less per message.
+        await self.base_send({"type": "websocket.send", "text": text})
+        self._count_out(_text_size(text))
 
     @classmethod
     async def decode_json(cls, text_data: str) -> Any:
@@ -249,3 +256,4 @@ class AsyncJsonWebsocketConsumer(AsyncWebsocketConsumer):
 
 
 _ENCODE_JSON = AsyncJsonWebsocketConsumer.encode_json.__func__  # type: ignore[attr-defined]
+_SEND = AsyncWebsocketConsumer.send

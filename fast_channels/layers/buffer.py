@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 
 class Delivery(NamedTuple):
@@ -47,6 +47,29 @@ def receiver_copy(delivery: Delivery) -> Delivery:
         return delivery
     message, op, sent_at, expires_at, traceparent = delivery
     return _tuple_new(Delivery, (dict(message), op, sent_at, expires_at, traceparent))
+
+
+class _DropCounter(Protocol):
+    def dropped(self, reason: str, count: int = 1) -> None: ...
+
+
+async def receive_unexpired(buffer: ChannelBuffer, metrics: _DropCounter) -> Delivery:
+    """The receiver's copy of the next unexpired delivery of `buffer`, waiting for one if need
+    be; expired ones are dropped and counted. Every layer's hot receive path: it awaits the
+    buffer's future itself (a coroutine frame less per waiting receiver than get())."""
+    while True:
+        delivery = buffer.get_nowait()
+        if delivery is None:
+            waiter = buffer.waiter()
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                buffer.abandon(waiter)
+                raise
+        elif delivery.expires_at >= time.time():
+            return receiver_copy(delivery)
+        else:
+            metrics.dropped("expired")
 
 
 class ChannelBuffer:
@@ -136,12 +159,14 @@ class ChannelBuffer:
             loop = self._loop = asyncio.get_running_loop()
         waiter = loop.create_future()
         self._add_waiter(waiter)
-        self.last_active = time.monotonic()
+        # No `last_active` here: a buffer with a waiting receiver counts as active anyway
+        # (has_receivers); abandon() records when it stopped waiting.
         return waiter
 
     def abandon(self, waiter: asyncio.Future[None]) -> None:
         """A receiver stopped waiting on `waiter` (cancelled): forget it, and if it had been
         woken already, pass the wake-up on to the next receiver."""
+        self.last_active = time.monotonic()
         if not self._remove_waiter(waiter) and self._first is not None:
             self._wake_one()
 

@@ -5,11 +5,17 @@ from __future__ import annotations
 import copy
 import secrets
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 from fast_channels.exceptions import ChannelFull
 from fast_channels.layers.base import BaseChannelLayer, CapacityPattern
-from fast_channels.layers.buffer import ChannelBuffer, Delivery, receiver_copy, shared_delivery
+from fast_channels.layers.buffer import (
+    ChannelBuffer,
+    Delivery,
+    receive_unexpired,
+    shared_delivery,
+)
 from fast_channels.observability.tracing import current_traceparent, producer_span
 
 
@@ -70,19 +76,21 @@ class InMemoryChannelLayer(BaseChannelLayer):
             buffer.put(Delivery(payload, "send", now, now + self.expiry, current_traceparent()))
         self.metrics.sent("send")
 
-    async def receive_delivery(self, channel: str) -> Delivery:
-        if channel not in self._owned:  # made by new_channel(): validated then
-            self.require_valid_channel_name(channel, receive=True)
+    def receive_delivery(self, channel: str) -> Coroutine[Any, Any, Delivery]:
+        # Not a coroutine itself: on a channel of new_channel() (a consumer's) the caller
+        # awaits the buffer's receive directly, one coroutine frame per waiting receiver.
+        if channel in self._owned:  # validated when made, and its buffer kept until released
+            return receive_unexpired(self._buffer(channel), self.metrics)
+        return self._receive_named(channel)
+
+    async def _receive_named(self, channel: str) -> Delivery:
+        self.require_valid_channel_name(channel, receive=True)
         buffer = self._buffer(channel)
-        while True:
-            delivery = await buffer.get()
-            if delivery.expires_at >= time.time():
-                break
-            self.metrics.dropped("expired")
+        delivery = await receive_unexpired(buffer, self.metrics)
         if not len(buffer) and not buffer.has_receivers and channel not in self._owned:
             # Nobody holds this buffer: forget it so fixed-name channels do not accumulate.
             del self.channels[channel]
-        return receiver_copy(delivery)
+        return delivery
 
     async def new_channel(self, prefix: str = "specific") -> str:
         channel = f"{prefix}.inmemory!{secrets.token_hex(8)}"
@@ -169,7 +177,9 @@ class InMemoryChannelLayer(BaseChannelLayer):
         channels, capacity_of = self.channels, self.get_capacity
         delivered = full = 0
         for channel in list(members):
-            buffer = channels.get(channel) or self._buffer(channel)
+            buffer = channels.get(channel)
+            if buffer is None:  # not `or`: an empty buffer is falsy (__len__)
+                buffer = self._buffer(channel)
             if len(buffer) >= capacity_of(channel) and not self._has_room(channel, buffer, now):
                 full += 1
                 continue

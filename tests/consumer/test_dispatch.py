@@ -159,3 +159,57 @@ def test_handler_names_are_checked_every_time_not_only_the_first() -> None:
             get_handler_name({"type": ["chat.message"]})
         with pytest.raises(ValueError, match="no 'type'"):
             get_handler_name(["chat.message"])
+
+
+async def test_a_subclass_dispatches_to_its_own_handler_whichever_class_ran_first(
+    memory_layer: InMemoryChannelLayer,
+) -> None:
+    # Each class remembers its own message types: a parent that dispatched "greet" first must
+    # not make its subclass use the parent's resolution, nor the other way round.
+    class Parent(AsyncWebsocketConsumer):
+        channel_layer_alias = "default"
+
+        async def greet(self, message: Any) -> None:
+            await self.send(text_data="parent")
+
+    class Child(Parent):
+        async def greet(self, message: Any) -> None:
+            await self.send(text_data="child")
+
+    class Quiet(Parent):
+        greet = None  # type: ignore[assignment]
+
+        async def handle_unknown_type(self, message: Any) -> None:
+            await self.send(text_data="no greet here")
+
+    for consumer, expected in [(Parent, "parent"), (Child, "child"), (Quiet, "no greet here")] * 2:
+        communicator = WebsocketCommunicator(consumer.as_asgi(), "/")
+        await communicator.connect()
+        channel = next(iter(memory_layer._owned))
+        await memory_layer.send(channel, {"type": "greet"})
+        assert await communicator.receive_from() == expected
+        await communicator.disconnect()
+
+
+async def test_unknown_message_types_are_not_remembered(memory_layer: InMemoryChannelLayer) -> None:
+    # Types come from senders: only those with a handler are kept per class (bounded).
+    class Tolerant(AsyncWebsocketConsumer):
+        channel_layer_alias = "default"
+
+        async def handle_unknown_type(self, message: Any) -> None:
+            await self.send(text_data="?")
+
+        async def ping(self, message: Any) -> None:
+            await self.send(text_data="pong")
+
+    communicator = WebsocketCommunicator(Tolerant.as_asgi(), "/")
+    await communicator.connect()
+    channel = next(iter(memory_layer._owned))
+    for n in range(20):
+        await memory_layer.send(channel, {"type": f"mystery.{n}"})
+        assert await communicator.receive_from() == "?"
+    await memory_layer.send(channel, {"type": "ping"})
+    assert await communicator.receive_from() == "pong"
+    assert "ping" in Tolerant._dispatch_table
+    assert not [name for name in Tolerant._dispatch_table if name.startswith("mystery")]
+    await communicator.disconnect()

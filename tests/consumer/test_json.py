@@ -56,3 +56,38 @@ async def test_an_overridden_encode_json_is_still_used() -> None:
     await communicator.send_to(text_data='{"a": [1, 2]}')
     assert await communicator.receive_from() == '{"a":[1,2]}'
     await communicator.disconnect()
+
+
+async def test_an_overridden_send_still_sees_every_json_frame() -> None:
+    # send_json skips send() only when it is not overridden.
+    sent: list[str] = []
+
+    class Logged(AsyncJsonWebsocketConsumer):
+        async def receive_json(self, content: Any, **kwargs: Any) -> None:
+            await self.send_json(content)
+
+        async def send(
+            self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
+        ) -> None:
+            sent.append(text_data or "")
+            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+
+    communicator = WebsocketCommunicator(Logged.as_asgi(), "/")
+    await communicator.connect()
+    await communicator.send_to(text_data='{"a": 1}')
+    assert await communicator.receive_from() == '{"a": 1}'
+    assert sent == ['{"a": 1}']
+    await communicator.disconnect()
+
+
+async def test_send_json_with_close_sends_then_closes() -> None:
+    class Bye(AsyncJsonWebsocketConsumer):
+        async def receive_json(self, content: Any, **kwargs: Any) -> None:
+            await self.send_json({"bye": True}, close=True)
+
+    communicator = WebsocketCommunicator(Bye.as_asgi(), "/")
+    await communicator.connect()
+    await communicator.send_to(text_data="{}")
+    assert await communicator.receive_from() == '{"bye": true}'
+    assert (await communicator.receive_output())["type"] == "websocket.close"
+    await communicator.disconnect()

@@ -116,3 +116,15 @@ def test_a_buffer_outlives_an_event_loop() -> None:
 
     assert asyncio.run(round_trip(1)) == 1
     assert asyncio.run(round_trip(2)) == 2
+
+
+async def test_a_receiver_that_stops_waiting_leaves_the_buffer_marked_active() -> None:
+    # Group expiry spares channels that were received on lately; a receiver that waited long
+    # and was then cancelled was receiving until that moment.
+    buffer = ChannelBuffer()
+    receiver = asyncio.create_task(buffer.get())
+    await asyncio.sleep(0)
+    buffer.last_active = time.monotonic() - 3600  # as if it had been waiting for an hour
+    receiver.cancel()
+    await asyncio.gather(receiver, return_exceptions=True)
+    assert time.monotonic() - buffer.last_active < 5

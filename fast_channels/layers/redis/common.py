@@ -14,7 +14,12 @@ import structlog
 from redis import asyncio as aioredis
 
 from fast_channels.layers.base import BaseChannelLayer, CapacityPattern
-from fast_channels.layers.buffer import ChannelBuffer, Delivery, receiver_copy, shared_delivery
+from fast_channels.layers.buffer import (
+    ChannelBuffer,
+    Delivery,
+    receive_unexpired,
+    shared_delivery,
+)
 from fast_channels.layers.redis.connection import Shards
 from fast_channels.layers.redis.envelope import (
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -181,23 +186,9 @@ class RedisLayerBase(BaseChannelLayer):
         """Called before a receive on a channel of new_channel(): whatever must run for it to
         be fed (the queue layer's receive loop). Such a channel was validated when made."""
 
-    async def _get(self, local: LocalChannel) -> Delivery:
-        """The next unexpired delivery of a local buffer (cancellation-safe: see ChannelBuffer;
-        the buffer's future is awaited here, not through ChannelBuffer.get, a frame less)."""
-        buffer = local.buffer
-        while True:
-            delivery = buffer.get_nowait()
-            if delivery is None:
-                waiter = buffer.waiter()
-                try:
-                    await waiter
-                except asyncio.CancelledError:
-                    buffer.abandon(waiter)
-                    raise
-            elif delivery.expires_at >= time.time():
-                return receiver_copy(delivery)
-            else:
-                self.metrics.dropped("expired")
+    def _get(self, local: LocalChannel) -> Coroutine[Any, Any, Delivery]:
+        """The next unexpired delivery of a local buffer (cancellation-safe: see ChannelBuffer)."""
+        return receive_unexpired(local.buffer, self.metrics)
 
     # -- fan-out into local buffers ---------------------------------------------------------
 
