@@ -111,6 +111,7 @@ class AsyncConsumer:
     # Per class (see __init_subclass__): message type -> _DispatchEntry, filled as types come,
     # so that a message costs one lookup, not a name check and two metric-child lookups.
     _dispatch_table: ClassVar[dict[str, _DispatchEntry]] = {}
+    _instruments: ClassVar[ConsumerInstruments | None] = None  # per class, see `instruments`
 
     scope: Scope
     _traceparent: str | None = None  # of the layer message being handled, for its span
@@ -130,7 +131,9 @@ class AsyncConsumer:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls._dispatch_table = {}  # its own: a subclass may have other handlers
+        # Its own: a subclass may have other handlers, and its name labels its metrics.
+        cls._dispatch_table = {}
+        cls._instruments = None
 
     @classmethod
     def as_asgi(cls, **initkwargs: Any) -> ConsumerApp:
@@ -140,7 +143,10 @@ class AsyncConsumer:
 
     @property
     def instruments(self) -> ConsumerInstruments:
-        return consumer_instruments(type(self).__name__)
+        instruments = self._instruments
+        if instruments is None:  # resolved at first use: a class never used exports nothing
+            instruments = type(self)._instruments = consumer_instruments(type(self).__name__)
+        return instruments
 
     def _resolve_channel_layer(self) -> BaseChannelLayer | None:
         alias = self.channel_layer_alias

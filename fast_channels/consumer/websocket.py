@@ -85,9 +85,7 @@ class AsyncWebsocketConsumer(AsyncConsumer):
             return  # frames that raced our close: the connection is going away
         text, data = message.get("text"), message.get("bytes")
         size = _text_size(text) if text is not None else len(data or b"")
-        instruments = self.instruments
-        instruments.messages_in.inc()
-        instruments.bytes_in.observe(size)
+        self.instruments.bytes_in.observe(size)  # counts the frame in messages_total too
         if self.max_frame_size is not None and size > self.max_frame_size:
             logger.info("frame too large", consumer=type(self).__name__, size=size)
             await self.close(CLOSE_MESSAGE_TOO_BIG, "frame too large")
@@ -139,19 +137,14 @@ class AsyncWebsocketConsumer(AsyncConsumer):
         # Straight to the server (AsyncConsumer.send only forwards): one coroutine less each.
         if text_data is not None:
             await self.base_send({"type": "websocket.send", "text": text_data})
-            self._count_out(_text_size(text_data))
+            self.instruments.bytes_out.observe(_text_size(text_data))  # and counts it
         elif bytes_data is not None:
             await self.base_send({"type": "websocket.send", "bytes": bytes_data})
-            self._count_out(len(bytes_data))
+            self.instruments.bytes_out.observe(len(bytes_data))
         else:
             raise ValueError("You must pass one of bytes_data or text_data")
         if close:
             await self.close(close)
-
-    def _count_out(self, size: int) -> None:
-        instruments = self.instruments
-        instruments.messages_out.inc()
-        instruments.bytes_out.observe(size)
 
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
         """Close the socket; before accept() this denies the handshake with HTTP 403."""
@@ -244,7 +237,7 @@ class AsyncJsonWebsocketConsumer(AsyncWebsocketConsumer):
             return
         # send() not overridden: its work inline, a coroutine less per message.
         await self.base_send({"type": "websocket.send", "text": text})
-        self._count_out(_text_size(text))
+        self.instruments.bytes_out.observe(_text_size(text))
 
     @classmethod
     async def decode_json(cls, text_data: str) -> Any:

@@ -81,17 +81,27 @@ class BatchedCounter(_Batched):
 
 
 class BatchedHistogram(_Batched):
-    """A histogram child's `observe`, batched: counts per bucket and the sum."""
+    """A histogram child's `observe`, batched: counts per bucket and the sum. With
+    `counts_into` (a counter child), every observation also counts one there, at flush: a
+    message counted and measured costs one update, not two."""
 
-    __slots__ = ("_bounds", "_counts", "_flushed_counts", "_flushed_sum", "_sum")
+    __slots__ = (
+        "_bounds",
+        "_counts",
+        "_counts_into",
+        "_flushed_counts",
+        "_flushed_sum",
+        "_sum",
+    )
 
-    def __init__(self, child: Any) -> None:
+    def __init__(self, child: Any, counts_into: Any = None) -> None:
         super().__init__(child)
         self._bounds: list[float] = list(child._upper_bounds)  # ends with +Inf
         self._counts = [0] * len(self._bounds)
         self._flushed_counts = [0] * len(self._bounds)
         self._sum = 0.0
         self._flushed_sum = 0.0
+        self._counts_into = counts_into
 
     def observe(self, amount: float) -> None:
         # The first bucket whose upper bound is >= amount, as prometheus_client counts it.
@@ -103,27 +113,49 @@ class BatchedHistogram(_Batched):
     def _flush(self) -> None:
         buckets = self._child._buckets
         flushed = self._flushed_counts
+        observed = 0
         for index, count in enumerate(self._counts):
             if count != flushed[index]:
                 buckets[index].inc(count - flushed[index])
+                observed += count - flushed[index]
                 flushed[index] = count
         total = self._sum
         if total != self._flushed_sum:
             self._child._sum.inc(total - self._flushed_sum)
             self._flushed_sum = total
+        if observed and self._counts_into is not None:
+            self._counts_into.inc(observed)
 
 
-def batched(child: Any) -> Any:
+def batched(child: Any, counts_into: Any = None) -> Any:
     """A batched stand-in for a Counter or Histogram child; anything else (gauges, or a
-    prometheus_client whose internals differ) is returned as it is: updated directly."""
+    prometheus_client whose internals differ) is returned as it is: updated directly.
+    `counts_into`: a counter child that a histogram's every observation also counts one on."""
     kind = getattr(child, "_type", None)
     if kind == "counter":
         return BatchedCounter(child)
     if kind == "histogram" and all(
         hasattr(child, name) for name in ("_upper_bounds", "_buckets", "_sum")
     ):
-        return BatchedHistogram(child)
+        return BatchedHistogram(child, counts_into)
+    if counts_into is not None:
+        return _CountingObserver(child, counts_into)
     return child
+
+
+class _CountingObserver:
+    """A histogram child updated directly that also counts each observation on a counter (a
+    prometheus_client whose histogram internals differ from what BatchedHistogram reads)."""
+
+    __slots__ = ("_child", "_counts_into")
+
+    def __init__(self, child: Any, counts_into: Any) -> None:
+        self._child = child
+        self._counts_into = counts_into
+
+    def observe(self, amount: float) -> None:
+        self._child.observe(amount)
+        self._counts_into.inc()
 
 
 def flush() -> None:

@@ -31,6 +31,15 @@ def _child(metric: Any, *labels: str) -> Any:
     return batched(metric.labels(*labels)) if ENABLED else _NOOP
 
 
+def _counted_histogram(histogram: Any, counter: Any, *labels: str) -> tuple[Any, Any]:
+    """A histogram child whose every observation also counts one on `counter`'s child (both
+    with `labels`), and that counter's own stand-in, for what is counted without a value."""
+    if not ENABLED:
+        return _NOOP, _NOOP
+    counter_child = counter.labels(*labels)
+    return batched(histogram.labels(*labels), counts_into=counter_child), batched(counter_child)
+
+
 CLOSE_REASONS = {
     1000: "normal",
     1001: "going_away",
@@ -70,13 +79,10 @@ class LayerInstruments:
         self.alias = alias
         self._made: list[tuple[Any, tuple[str, ...]]] = []
         self._sent = {op: self._child(m.layer_messages_sent, op) for op in OPS}
-        # op -> (received counter, delivery latency histogram): one lookup per delivery.
+        # op -> (delivery latency histogram counting into the received counter, the received
+        # counter for deliveries without a send time): one lookup and one update per delivery.
         self._on_received = {
-            op: (
-                self._child(m.layer_messages_received, op),
-                self._child(m.layer_delivery_latency, op),
-            )
-            for op in OPS
+            op: self._counted(m.layer_delivery_latency, m.layer_messages_received, op) for op in OPS
         }
         self._channel_full = {op: self._child(m.layer_channel_full, op) for op in OPS}
         self._dropped = {r: self._child(m.layer_messages_dropped, r) for r in DROP_REASONS}
@@ -92,6 +98,10 @@ class LayerInstruments:
         self._made.append((metric, (self.alias, *labels)))
         return _child(metric, self.alias, *labels)
 
+    def _counted(self, histogram: Any, counter: Any, *labels: str) -> tuple[Any, Any]:
+        self._made += [(histogram, (self.alias, *labels)), (counter, (self.alias, *labels))]
+        return _counted_histogram(histogram, counter, self.alias, *labels)
+
     def forget(self) -> None:
         """Remove this alias's series (a layer renamed by the registry must not linger under
         its old name)."""
@@ -106,12 +116,13 @@ class LayerInstruments:
         self._sent[op].inc(count)
 
     def received(self, op: str, sent_at: float | None) -> None:
-        received, latency = self._on_received[op]
-        received.inc()
-        if sent_at is not None:
+        latency, received = self._on_received[op]
+        if sent_at is None:
+            received.inc()
+        else:
             # Clocks of different hosts may disagree by a little: never observe a negative.
             lag = time.time() - sent_at
-            latency.observe(lag if lag > 0.0 else 0.0)
+            latency.observe(lag if lag > 0.0 else 0.0)  # counts the delivery as received too
 
     def channel_full(self, op: str, count: int = 1) -> None:
         self._channel_full[op].inc(count)
@@ -142,10 +153,13 @@ class ConsumerInstruments:
         self.consumer = consumer
         self.connections = _child(m.websocket_connections, consumer)
         self.opened = _child(m.websocket_connections_opened, consumer)
-        self.messages_in = _child(m.websocket_messages, consumer, "in")
-        self.messages_out = _child(m.websocket_messages, consumer, "out")
-        self.bytes_in = _child(m.websocket_message_bytes, consumer, "in")
-        self.bytes_out = _child(m.websocket_message_bytes, consumer, "out")
+        # A frame's size observed counts the frame too (websocket_messages_total): one update.
+        self.bytes_in, self.messages_in = _counted_histogram(
+            m.websocket_message_bytes, m.websocket_messages, consumer, "in"
+        )
+        self.bytes_out, self.messages_out = _counted_histogram(
+            m.websocket_message_bytes, m.websocket_messages, consumer, "out"
+        )
         self._handlers: dict[str, tuple[Any, Any]] = {}
         self._closed: dict[str, Any] = {}
 

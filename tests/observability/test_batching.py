@@ -38,6 +38,25 @@ def test_a_batched_histogram_matches_prometheus_client_bucket_for_bucket() -> No
     assert samples(registry, "batched") == expected
 
 
+def test_a_histogram_counting_into_a_counter_counts_each_observation_once() -> None:
+    registry = CollectorRegistry()
+    sizes = Histogram("sizes_bytes", "s", ["l"], buckets=(10, 100), registry=registry)
+    frames = Counter("frames", "f", ["l"], registry=registry)
+    counted = batched(sizes.labels("x"), counts_into=frames.labels("x"))
+    own = batched(frames.labels("x"))  # what is counted without a size
+    for value in (5, 50, 500):
+        counted.observe(value)
+    own.inc()
+    batching.flush()
+    assert registry.get_sample_value("frames_total", {"l": "x"}) == 4
+    assert registry.get_sample_value("sizes_bytes_count", {"l": "x"}) == 3
+    counted.observe(7)
+    batching.flush()
+    batching.flush()  # nothing new: counted once, not at every flush
+    assert registry.get_sample_value("frames_total", {"l": "x"}) == 5
+    assert registry.get_sample_value("sizes_bytes_bucket", {"l": "x", "le": "10.0"}) == 2
+
+
 def test_gauges_are_not_batched() -> None:
     from prometheus_client import Gauge
 
