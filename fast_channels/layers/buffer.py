@@ -101,9 +101,14 @@ class ChannelBuffer:
     def has_receivers(self) -> bool:
         return self._waiter is not None
 
-    def put(self, delivery: Delivery) -> None:
+    def put(self, delivery: Delivery, capacity: int | None = None) -> bool:
+        """Queue a delivery and wake a receiver; with `capacity`, only if fewer than that many
+        are queued (False: nothing done). A fan-out puts into many mostly empty buffers: an
+        empty one is never full, and is checked without __len__."""
         if self._first is None:
             self._first = delivery
+        elif capacity is not None and len(self) >= capacity:
+            return False
         elif self._rest is None:
             self._rest = deque((delivery,))
         else:
@@ -115,6 +120,7 @@ class ChannelBuffer:
                 waiter.set_result(None)
             else:
                 self._wake_one()
+        return True
 
     def drop_expired(self, now: float) -> int:
         """Remove expired deliveries from the head; returns how many went."""

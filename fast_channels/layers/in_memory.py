@@ -180,11 +180,13 @@ class InMemoryChannelLayer(BaseChannelLayer):
             buffer = channels.get(channel)
             if buffer is None:  # not `or`: an empty buffer is falsy (__len__)
                 buffer = self._buffer(channel)
-            if len(buffer) >= capacity_of(channel) and not self._has_room(channel, buffer, now):
+            capacity = capacity_of(channel)
+            if buffer.put(delivery, capacity) or (
+                self._has_room(channel, buffer, now) and buffer.put(delivery)
+            ):
+                delivered += 1
+            else:
                 full += 1
-                continue
-            buffer.put(delivery)
-            delivered += 1
         return delivered, full
 
     def local_backlog(self) -> int:

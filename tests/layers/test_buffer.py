@@ -128,3 +128,17 @@ async def test_a_receiver_that_stops_waiting_leaves_the_buffer_marked_active() -
     receiver.cancel()
     await asyncio.gather(receiver, return_exceptions=True)
     assert time.monotonic() - buffer.last_active < 5
+
+
+async def test_a_put_within_capacity_refuses_a_full_buffer_and_wakes_nobody() -> None:
+    buffer = ChannelBuffer()
+    assert buffer.put(delivery(0), capacity=2)
+    assert buffer.put(delivery(1), capacity=2)
+    assert not buffer.put(delivery(2), capacity=2)  # full: nothing queued
+    assert len(buffer) == 2
+    assert buffer.put(delivery(2))  # no capacity given: always queued
+    assert [(await buffer.get()).message["n"] for _ in range(3)] == [0, 1, 2]
+    receiver = asyncio.create_task(buffer.get())
+    await asyncio.sleep(0)
+    assert buffer.put(delivery(3), capacity=1)  # an empty buffer is never full
+    assert (await receiver).message["n"] == 3

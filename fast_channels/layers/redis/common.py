@@ -216,12 +216,12 @@ class RedisLayerBase(BaseChannelLayer):
             if local is None:
                 unknown += 1
                 continue
-            buffer = local.buffer
-            if len(buffer) >= local.capacity and not self._make_room(local):
+            if local.buffer.put(delivery, local.capacity) or (
+                self._make_room(local) and local.buffer.put(delivery)
+            ):
+                delivered += 1
+            else:
                 full += 1
-                continue
-            buffer.put(delivery)
-            delivered += 1
         if unknown:
             self.metrics.dropped("unknown_channel", unknown)
         if full:
