@@ -16,6 +16,7 @@ import structlog
 from fast_channels._utils import parse_cookies
 from fast_channels.exceptions import InvalidChannelLayerError, StopConsumer
 from fast_channels.layers import BaseChannelLayer, get_channel_layer
+from fast_channels.layers.buffer import Delivery
 from fast_channels.observability.instruments import ConsumerInstruments, consumer_instruments
 from fast_channels.observability.tracing import handler_span, tracing_enabled
 from fast_channels.types import Message, Receive, Scope, Send
@@ -86,6 +87,15 @@ class _Turn:
                 waiter.set_result(None)  # the turn goes to the waiter: `held` stays True
                 return
         self.held = False
+
+
+def _feeder_ended(ended: asyncio.Future[BaseException], error: BaseException) -> bool:
+    """A consumer feeder stopped with `error`: the first one ends the consumer (see
+    AsyncConsumer._run). True when the feeder must re-raise it: a CancelledError is ours
+    (_run stopping the feeders) or came out of a handler, ending the consumer like any other."""
+    if not ended.done():
+        ended.set_result(error)
+    return isinstance(error, asyncio.CancelledError)
 
 
 class ConsumerApp:
@@ -206,8 +216,8 @@ class AsyncConsumer:
         ended: asyncio.Future[BaseException] = loop.create_future()
         turn = _Turn()
         feeders = [
-            loop.create_task(self._feed(receive, None, turn, ended), context=context),
-            loop.create_task(self._feed(None, layer, turn, ended), context=context),
+            loop.create_task(self._feed_events(receive, turn, ended), context=context),
+            loop.create_task(self._feed_deliveries(layer, turn, ended), context=context),
         ]
         try:
             error = await ended
@@ -217,51 +227,68 @@ class AsyncConsumer:
             await asyncio.gather(*feeders, return_exceptions=True)
         raise error
 
-    async def _feed(
-        self,
-        receive: Receive | None,
-        layer: BaseChannelLayer | None,
-        turn: _Turn,
-        ended: asyncio.Future[BaseException],
+    async def _feed_events(
+        self, receive: Receive, turn: _Turn, ended: asyncio.Future[BaseException]
     ) -> None:
-        """Take ASGI events from `receive`, or else deliveries of `layer` for this channel, and
-        handle each in turn; the first error (StopConsumer included) ends the consumer: it is
-        passed to _run, which stops both feeders."""
-        item: Any  # an ASGI event, or a Delivery
+        """Take ASGI events from `receive` and handle each in turn; the first error
+        (StopConsumer included) ends the consumer: it is passed to _run, which stops both
+        feeders."""
         try:
             while True:
-                if receive is not None:
-                    item = await receive()
-                else:
-                    if layer is None:  # _run gives each feeder one of the two
-                        raise RuntimeError("a consumer feeder needs a receive() or a layer")
-                    item = await layer.receive_delivery(self.channel_name)
+                event = await receive()
                 if turn.held:
                     await turn.wait()
                 else:
                     turn.held = True
                 try:
-                    if layer is None:
-                        await self.dispatch(item)
-                    else:  # inline, not a method: one coroutine less per delivered message
-                        layer.metrics.received(item.op, item.sent_at)
-                        self._traceparent = item.traceparent
-                        try:
-                            await self.dispatch(item.message)
-                        finally:
-                            self._traceparent = None
+                    await self.dispatch(event)
+                finally:
+                    turn.release()
+        except BaseException as error:
+            if _feeder_ended(ended, error):
+                raise
+
+    async def _feed_deliveries(
+        self, layer: BaseChannelLayer, turn: _Turn, ended: asyncio.Future[BaseException]
+    ) -> None:
+        """Take the deliveries of this consumer's channel and handle each in turn; errors end
+        the consumer as in _feed_events."""
+        channel = self.channel_name
+        delivery: Any  # a Delivery, or what poll_delivery() returned
+        try:
+            while True:
+                # The buffer's future awaited here: no coroutine made per message (with
+                # thousands of consumers, those were a quarter of the young objects that
+                # every garbage collection walked during a fan-out).
+                delivery = layer.poll_delivery(channel)
+                if delivery is None:  # no fast path for this layer
+                    delivery = await layer.receive_delivery(channel)
+                elif not isinstance(delivery, Delivery):
+                    try:
+                        await delivery
+                    except asyncio.CancelledError:
+                        layer.abandon_poll(channel, delivery)
+                        raise
+                    continue
+                if turn.held:
+                    await turn.wait()
+                else:
+                    turn.held = True
+                try:  # dispatched inline, not by a method: one coroutine less per message
+                    layer.metrics.received(delivery.op, delivery.sent_at)
+                    self._traceparent = delivery.traceparent
+                    try:
+                        await self.dispatch(delivery.message)
+                    finally:
+                        self._traceparent = None
                 finally:
                     turn.release()
                 # Not held while waiting for the next one: with thousands of consumers, the
                 # deliveries kept alive between bursts were a third of what each young-
                 # generation garbage collection walked, and were then promoted.
-                item = None
+                delivery = None
         except BaseException as error:
-            # A CancelledError is ours (_run stopping the feeders: `ended` is done already) or
-            # came out of a handler, which ends the consumer like any other error.
-            if not ended.done():
-                ended.set_result(error)
-            if isinstance(error, asyncio.CancelledError):
+            if _feeder_ended(ended, error):
                 raise
 
     async def dispatch(self, message: Message) -> None:

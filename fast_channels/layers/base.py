@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import re
 from abc import ABC, abstractmethod
@@ -144,6 +145,16 @@ class BaseChannelLayer(ABC):
     @abstractmethod
     async def receive_delivery(self, channel: str) -> Delivery:
         """Wait for the next message of a channel, with its envelope metadata."""
+
+    def poll_delivery(self, channel: str) -> Delivery | asyncio.Future[None] | None:
+        """Without waiting: the next delivery of a channel this instance made (new_channel()),
+        or else a future done once one may have arrived (then poll again; a caller that stops
+        awaiting it hands it to abandon_poll()). None: no such fast path for this channel or
+        layer, await receive_delivery(). Consumers use it: no coroutine per message."""
+        return None
+
+    def abandon_poll(self, channel: str, waiter: asyncio.Future[None]) -> None:  # noqa: B027
+        """The caller of poll_delivery() stopped awaiting `waiter` (it was cancelled)."""
 
     async def receive(self, channel: str) -> dict[str, Any]:
         """Wait for the next message of a channel."""

@@ -53,23 +53,31 @@ class _DropCounter(Protocol):
     def dropped(self, reason: str, count: int = 1) -> None: ...
 
 
-async def receive_unexpired(buffer: ChannelBuffer, metrics: _DropCounter) -> Delivery:
-    """The receiver's copy of the next unexpired delivery of `buffer`, waiting for one if need
-    be; expired ones are dropped and counted. Every layer's hot receive path: it awaits the
-    buffer's future itself (a coroutine frame less per waiting receiver than get())."""
+def poll_unexpired(buffer: ChannelBuffer, metrics: _DropCounter) -> Delivery | asyncio.Future[None]:
+    """The receiver's copy of the next unexpired delivery of `buffer`, or, when there is none,
+    a future done once one may have arrived (a receiver that stops awaiting it must give it
+    to `buffer.abandon`). Expired deliveries are dropped and counted."""
     while True:
         delivery = buffer.get_nowait()
         if delivery is None:
-            waiter = buffer.waiter()
-            try:
-                await waiter
-            except asyncio.CancelledError:
-                buffer.abandon(waiter)
-                raise
-        elif delivery.expires_at >= time.time():
+            return buffer.waiter()
+        if delivery.expires_at >= time.time():
             return receiver_copy(delivery)
-        else:
-            metrics.dropped("expired")
+        metrics.dropped("expired")
+
+
+async def receive_unexpired(buffer: ChannelBuffer, metrics: _DropCounter) -> Delivery:
+    """poll_unexpired() until there is a delivery: a layer's receive on its own channels. It
+    awaits the buffer's future itself, a coroutine frame less than ChannelBuffer.get()."""
+    while True:
+        polled = poll_unexpired(buffer, metrics)
+        if isinstance(polled, Delivery):
+            return polled
+        try:
+            await polled
+        except asyncio.CancelledError:
+            buffer.abandon(polled)
+            raise
 
 
 class ChannelBuffer:

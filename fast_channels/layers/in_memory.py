@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import secrets
 import time
@@ -13,6 +14,7 @@ from fast_channels.layers.base import BaseChannelLayer, CapacityPattern
 from fast_channels.layers.buffer import (
     ChannelBuffer,
     Delivery,
+    poll_unexpired,
     receive_unexpired,
     shared_delivery,
 )
@@ -82,6 +84,16 @@ class InMemoryChannelLayer(BaseChannelLayer):
         if channel in self._owned:  # validated when made, and its buffer kept until released
             return receive_unexpired(self._buffer(channel), self.metrics)
         return self._receive_named(channel)
+
+    def poll_delivery(self, channel: str) -> Delivery | asyncio.Future[None] | None:
+        if channel not in self._owned:
+            return None
+        return poll_unexpired(self._buffer(channel), self.metrics)
+
+    def abandon_poll(self, channel: str, waiter: asyncio.Future[None]) -> None:
+        buffer = self.channels.get(channel)
+        if buffer is not None:
+            buffer.abandon(waiter)
 
     async def _receive_named(self, channel: str) -> Delivery:
         self.require_valid_channel_name(channel, receive=True)

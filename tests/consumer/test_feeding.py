@@ -208,3 +208,30 @@ async def test_a_handled_delivery_is_not_held_while_the_consumer_waits(
     gc.collect()  # a reference cycle would be freed here; a live reference would not
     assert received[0]() is None
     await client.disconnect()
+
+
+class _WithoutPolling(InMemoryChannelLayer):
+    """A layer with no poll_delivery() fast path, as a third-party BaseChannelLayer may be."""
+
+    def poll_delivery(self, channel: str) -> None:
+        return None
+
+
+async def test_a_layer_without_the_polling_fast_path_still_feeds_the_consumer() -> None:
+    from fast_channels.layers import channel_layers, register_channel_layer
+
+    layer = _WithoutPolling()
+    register_channel_layer("default", layer)
+    try:
+        client = WebsocketCommunicator(Tracked.as_asgi(), "/")
+        assert (await client.connect())[0]
+        for n in range(3):
+            await layer.group_send("tracked", {"type": "note", "n": n})
+        assert [await client.receive_json_from() for _ in range(3)] == [
+            "note 0",
+            "note 1",
+            "note 2",
+        ]
+        await client.disconnect()
+    finally:
+        channel_layers.unregister("default")

@@ -17,6 +17,7 @@ from fast_channels.layers.base import BaseChannelLayer, CapacityPattern
 from fast_channels.layers.buffer import (
     ChannelBuffer,
     Delivery,
+    poll_unexpired,
     receive_unexpired,
     shared_delivery,
 )
@@ -177,6 +178,20 @@ class RedisLayerBase(BaseChannelLayer):
             self._receiving_owned()
             return self._get(local)
         return self._receive_delivery(channel)
+
+    def poll_delivery(self, channel: str) -> Delivery | asyncio.Future[None] | None:
+        local = self._local.get(channel)
+        if local is None or not local.owned:
+            return None
+        polled = poll_unexpired(local.buffer, self.metrics)
+        if not isinstance(polled, Delivery):
+            self._receiving_owned()  # about to wait: whatever feeds the buffer must run
+        return polled
+
+    def abandon_poll(self, channel: str, waiter: asyncio.Future[None]) -> None:
+        local = self._local.get(channel)
+        if local is not None:
+            local.buffer.abandon(waiter)
 
     @abstractmethod
     async def _receive_delivery(self, channel: str) -> Delivery:

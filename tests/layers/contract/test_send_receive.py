@@ -6,6 +6,7 @@ from collections.abc import Callable
 import pytest
 
 from fast_channels.exceptions import ChannelFull
+from fast_channels.layers.buffer import Delivery
 from tests.layers.conftest import LayerMaker
 
 
@@ -94,6 +95,43 @@ async def test_cancel_racing_the_wake_up_loses_no_message(make_layer: LayerMaker
     except asyncio.CancelledError:
         got = await asyncio.wait_for(layer.receive(channel), 2)
     assert got["type"] == "raced"
+
+
+async def test_polling_a_new_channel_gives_a_waiter_then_the_delivery(
+    make_layer: LayerMaker,
+) -> None:
+    # What consumers use: no coroutine per message.
+    layer = await make_layer()
+    channel = await layer.new_channel()
+    waiter = layer.poll_delivery(channel)
+    assert isinstance(waiter, asyncio.Future)
+    assert not waiter.done()
+    await layer.send(channel, {"type": "polled", "n": 1})
+    await asyncio.wait_for(waiter, 2)
+    delivery = layer.poll_delivery(channel)
+    assert isinstance(delivery, Delivery)
+    assert delivery.message == {"type": "polled", "n": 1}
+    assert delivery.sent_at is not None
+
+
+async def test_an_abandoned_poll_passes_its_wake_up_on(make_layer: LayerMaker) -> None:
+    layer = await make_layer()
+    channel = await layer.new_channel()
+    waiter = layer.poll_delivery(channel)
+    assert isinstance(waiter, asyncio.Future)
+    receiver = asyncio.create_task(layer.receive(channel))  # waits behind the poller
+    await asyncio.sleep(0.05)
+    await layer.send(channel, {"type": "handed.on"})
+    await asyncio.wait_for(asyncio.shield(waiter), 2)  # the poller was woken first...
+    layer.abandon_poll(channel, waiter)  # ...and gives up, as if cancelled
+    assert (await asyncio.wait_for(receiver, 2))["type"] == "handed.on"
+
+
+async def test_polling_a_channel_not_made_here_is_no_fast_path(
+    make_layer: LayerMaker, unique: Callable[[str], str]
+) -> None:
+    layer = await make_layer()
+    assert layer.poll_delivery(unique("plain")) is None
 
 
 async def test_concurrent_receivers_share_the_messages(
