@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -149,6 +150,34 @@ def budget_for(scenario: Scenario) -> float:
     return repeat * per_run
 
 
+def run_interleaved(
+    impls: list[Impl], scenario: Scenario, redis: RedisServer
+) -> dict[str, dict[str, Any]]:
+    """Round r runs every implementation once (its run r), in plan order; each one's runs are
+    gathered as run_worker would return them. One that fails keeps its error and sits out
+    the later rounds."""
+    repeat = scenario.params.get("repeat", 3)
+    once = dataclasses.replace(scenario, params={**scenario.params, "repeat": 1})
+    results: dict[str, dict[str, Any]] = {
+        impl.name: {"runs": [], "subprocess_seconds": 0.0} for impl in impls
+    }
+    for round_ in range(repeat):
+        for impl in impls:
+            gathered = results[impl.name]
+            if "runs" not in gathered:
+                continue
+            log(f"[{scenario.id}] {impl.name} (round {round_ + 1} of {repeat})")
+            got = run_worker(impl, once, redis, budget_for(once))
+            if "runs" not in got:
+                results[impl.name] = got  # an error or a skip: said as it is
+                continue
+            gathered["runs"] += got["runs"]
+            gathered["subprocess_seconds"] = round(
+                gathered["subprocess_seconds"] + got["subprocess_seconds"], 2
+            )
+    return results
+
+
 def run_plan(plan: list[Scenario], only: set[str] | None, peers: dict[str, bool]) -> dict[str, Any]:
     redis = RedisServer()
     results: dict[str, Any] = {"redis_version": redis.version(), "scenarios": {}}
@@ -161,14 +190,22 @@ def run_plan(plan: list[Scenario], only: set[str] | None, peers: dict[str, bool]
                 entry["redis_benchmark"] = redis.benchmark(
                     10_000 if scenario.params["count"] < 10000 else 100_000
                 )
+            ready = []
             for impl in scenario.impls:
                 if impl.venv is not None and not peers.get(impl.venv):
                     entry["impls"][impl.name] = {
                         "skipped": f"no venv {impl.venv} (python -m ops.bench --setup)"
                     }
-                    continue
-                log(f"[{scenario.id}] {impl.name}")
-                entry["impls"][impl.name] = run_worker(impl, scenario, redis, budget_for(scenario))
+                else:
+                    ready.append(impl)
+            if scenario.interleaved:
+                entry["impls"].update(run_interleaved(ready, scenario, redis))
+            else:
+                for impl in ready:
+                    log(f"[{scenario.id}] {impl.name}")
+                    entry["impls"][impl.name] = run_worker(
+                        impl, scenario, redis, budget_for(scenario)
+                    )
             results["scenarios"][scenario.id] = entry
     finally:
         redis.stop()

@@ -69,6 +69,14 @@ class Scenario:
     params: dict[str, Any]
     metrics: list[str]  # the figures the table shows, first one is the headline
 
+    @property
+    def interleaved(self) -> bool:
+        """Run 1 of every implementation, then run 2 of each, and so on (one subprocess per
+        run), instead of all runs of one implementation back to back: end to end, ours are
+        compared with the bare server of the same run, and the machine's speed drifts by
+        more than the margins over the minutes a scenario takes."""
+        return self.worker == "e2e"
+
 
 def scenarios(quick: bool) -> list[Scenario]:
     timeout = 5.0 if quick else 8.0  # seconds of sending per run; then a drain of >= 2 s

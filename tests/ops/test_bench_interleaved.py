@@ -1,0 +1,45 @@
+"""End-to-end benchmark runs are interleaved: round r runs every server once, so the bare
+ceiling and ours are measured side by side in time (real uvicorn servers, real clients)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ops.bench import harness, plan
+
+
+def test_every_implementation_runs_once_per_round_and_keeps_all_its_runs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    scenario = plan.Scenario(
+        "e2e_tiny",
+        "e2e",
+        [plan.BARE, plan.OURS_MEMORY],
+        {"clients": 20, "messages": 3, "timeout": 5.0, "repeat": 2},
+        ["rate"],
+    )
+    assert scenario.interleaved
+    redis = harness.RedisServer()
+    try:
+        results = harness.run_interleaved(scenario.impls, scenario, redis)
+    finally:
+        redis.stop()
+    for name in ("bare", "ours-memory"):
+        runs = results[name]["runs"]
+        assert len(runs) == 2, results[name]
+        assert all(run["lost"] == 0 and run["delivered"] == 21 * 3 for run in runs)
+    logged = capsys.readouterr().err.splitlines()
+    order = [line.split("] ")[1] for line in logged if "round" in line]
+    assert order == [
+        "bare (round 1 of 2)",
+        "ours-memory (round 1 of 2)",
+        "bare (round 2 of 2)",
+        "ours-memory (round 2 of 2)",
+    ]
+
+
+def test_layer_scenarios_keep_one_subprocess_per_implementation() -> None:
+    by_id = {scenario.id: scenario for scenario in plan.scenarios(quick=False)}
+    assert by_id["e2e_N1000"].interleaved
+    assert not by_id["p2p"].interleaved
+    assert not by_id["fanout_G1000"].interleaved
