@@ -210,12 +210,20 @@ if redis.call('EXISTS', caps_key) == 1 then
   local flat = redis.call('HGETALL', caps_key)
   for i = 1, #flat, 2 do caps[flat[i]] = tonumber(flat[i + 1]) end
 end
-local by_process, order = {}, {}
+local by_process, order, process_of = {}, {}, {}
 local delivered, full, pruned = 0, 0, 0
 for _, member in ipairs(members) do
   local bang = string.find(member, '!', 1, true)
   if bang then
-    local process = string.match(string.sub(member, 1, bang - 1), '([^.]*)$')
+    -- <prefix>.<process>!<local>: the process is the head's last dot-separated part. The
+    -- members of one process share a head, so it is matched once per head, not per member
+    -- (a '$'-anchored match is tried at every position: ~1 us a member at 1,000 members).
+    local head = string.sub(member, 1, bang - 1)
+    local process = process_of[head]
+    if not process then
+      process = string.match(head, '([^.]*)$')
+      process_of[head] = process
+    end
     local channels = by_process[process]
     if not channels then
       channels = {}

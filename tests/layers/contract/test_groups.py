@@ -16,6 +16,20 @@ async def receive_nothing(layer: object, channel: str, timeout: float = 0.3) -> 
     return False
 
 
+async def test_group_send_reaches_members_whatever_their_channel_prefix(
+    make_layer: LayerMaker, unique: Callable[[str], str]
+) -> None:
+    # A process-local name is <prefix>.<process>!<local>: the prefix may hold dots or none.
+    layer = await make_layer()
+    group = unique("prefixes")
+    members = [await layer.new_channel(prefix) for prefix in ("specific", "a.b.c", "x-y_z")]
+    for channel in members:
+        await layer.group_add(group, channel)
+    await layer.group_send(group, {"type": "hello"})
+    for channel in members:
+        assert (await asyncio.wait_for(layer.receive(channel), 2))["type"] == "hello"
+
+
 async def test_group_send_reaches_every_member_and_no_one_else(
     make_layer: LayerMaker, unique: Callable[[str], str]
 ) -> None:
