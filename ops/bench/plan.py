@@ -160,7 +160,7 @@ def scenarios(quick: bool) -> list[Scenario]:
             "e2e",
             SERVERS,
             {"clients": 100 if quick else 1000, "messages": 5 if quick else 20, "timeout": timeout},
-            lat,
+            [*lat, "server_cpu_us"],
         ),
         # The "nothing lost at N = 5,000": ours (and bare, for scale) only; the rate is
         # shown, the 0.5x target is the N = 1,000 one.

@@ -9,7 +9,7 @@ from typing import Any
 
 from ops.bench.plan import GROUP_SIZES, LAYERS, PEERS, Scenario
 
-LOWER_IS_BETTER = ("_ms", "kb_per_connection", "commands")
+LOWER_IS_BETTER = ("_ms", "kb_per_connection", "commands", "_cpu_us")
 LABELS = {
     "rate": "msgs/s (deliveries/s)",
     "p50_ms": "latency p50 ms",
@@ -18,6 +18,7 @@ LABELS = {
     "rtt_p50_ms": "round trip p50 ms",
     "rtt_p99_ms": "round trip p99 ms",
     "kb_per_connection": "RSS KB per idle connection",
+    "server_cpu_us": "server CPU us per delivery",
     "client_commands": "client commands per group_send",
     "all_commands": "all commands (incl. in Lua) per group_send",
 }
@@ -125,6 +126,8 @@ def ceilings(results: dict[str, Any]) -> dict[str, float]:
     bare = _get(results, "e2e_N1000", "bare")
     if bare:
         found["e2e_bare_rate"] = bare["rate"]
+        if "server_cpu_us" in bare:
+            found["e2e_bare_cpu_us"] = bare["server_cpu_us"]
     memory = _get(results, "memory_idle", "bare")
     if memory:
         found["bare_kb_per_connection"] = memory["kb_per_connection"]
@@ -180,6 +183,10 @@ def target(
             value = ours / ceil[versus]
         if value is not None:
             checks.append(_check(versus, value, bound, at_most))
+    if metric == "server_cpu_us" and ceil.get("e2e_bare_cpu_us"):
+        # Not an issue target: the rate's counterpart that the machine's load moves less.
+        bare = ceil["e2e_bare_cpu_us"]
+        checks.append(f"bare {bare:.1f} us: bare/ours {bare / ours:.2f}x (for reference)")
     if scenario == "memory_idle" and "bare_kb_per_connection" in ceil:
         over = ours - ceil["bare_kb_per_connection"]
         checks.append(f"bare +{over:.1f} KB <= 5 {'✅' if over <= 5 else '❌'}")
@@ -320,7 +327,7 @@ def markdown(results: dict[str, Any], plan: list[Scenario]) -> str:
                     fmt(v),
                 ]
                 for k, v in sorted(ceil.items())
-                if "kb" not in k
+                if "kb" not in k and not k.endswith("_us")  # not rates: shown in their rows
             ],
         ),
         "## Ours vs the peers\n",

@@ -28,6 +28,7 @@ def test_every_implementation_runs_once_per_round_and_keeps_all_its_runs(
         runs = results[name]["runs"]
         assert len(runs) == 2, results[name]
         assert all(run["lost"] == 0 and run["delivered"] == 21 * 3 for run in runs)
+        assert all(run["server_cpu_us"] >= 0 for run in runs)  # the server's CPU, measured
     logged = capsys.readouterr().err.splitlines()
     order = [line.split("] ")[1] for line in logged if "round" in line]
     assert order == [

@@ -31,6 +31,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -221,6 +227,7 @@ async def e2e(
         sockets = await _connect_lean(server.url, [reader(i) for i in range(audience)])
         await asyncio.sleep(1.0 + clients / 2000)  # memberships and subscriptions land
         broadcaster = sockets[-1]
+        cpu_before = cpu_seconds(server.process.pid)
         tally.start()
         try:
             async with asyncio.timeout(timeout):
@@ -231,8 +238,13 @@ async def e2e(
         except TimeoutError:
             pass
         await tally.drain(max(2.0, timeout / 3))
+        # The server's CPU per delivery: a figure the machine's other load moves less than
+        # the rate (on 2 shared cores, the rate follows whatever else runs).
+        cpu = cpu_seconds(server.process.pid) - cpu_before
         await _close_all(sockets)
-        return tally.result(clients=clients)
+        return tally.result(
+            clients=clients, server_cpu_us=cpu / tally.delivered * 1e6 if tally.delivered else 0
+        )
     finally:
         server.stop()
 
