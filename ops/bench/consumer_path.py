@@ -3,8 +3,8 @@
     python -m ops.bench.consumer_path                  # in memory, 1,000 consumers
     python -m ops.bench.consumer_path --kind pubsub --redis redis://127.0.0.1:6379
 
-N AsyncJsonWebsocketConsumers (the end-to-end scenario's consumer: receive_json does a
-group_send, chat_message a send_json) run on uvloop with an ASGI send that only counts. One
+N consumers of the end-to-end scenario (worker/impl_ours.py's room_consumer: receive_json
+does a group_send, chat_message a send_json) run on uvloop with an ASGI send that only counts. One
 client frame at a time: each waits until all N deliveries were sent. The figure is this
 process's CPU time per delivery (best of 3 runs); it leaves out uvicorn and the socket writes,
 which cost bare Starlette the same, so it shows what a change to our code saves. A profiler
@@ -23,33 +23,11 @@ from typing import Any
 import structlog
 import uvloop
 
-from fast_channels.consumer import AsyncJsonWebsocketConsumer
-from fast_channels.layers import BaseChannelLayer, InMemoryChannelLayer, register_channel_layer
-from fast_channels.layers import redis as redis_layers
+from fast_channels.layers import register_channel_layer
+from ops.bench.worker.impl_ours import make_layer, room_consumer
 
 PAD = "x" * 56  # as ops/bench/worker/tally.py: a frame of ~100 bytes
 GROUP = "consumer-path"
-
-
-def make_layer(kind: str, url: str) -> BaseChannelLayer:
-    if kind == "memory":
-        return InMemoryChannelLayer(capacity=100_000)
-    if kind == "queue":
-        return redis_layers.RedisChannelLayer(hosts=[url], prefix="cpath", capacity=100_000)
-    if kind == "pubsub":
-        return redis_layers.RedisPubSubChannelLayer(hosts=[url], prefix="cpath", capacity=100_000)
-    raise ValueError(f"unknown layer kind {kind!r}")
-
-
-class Room(AsyncJsonWebsocketConsumer):
-    groups = [GROUP]
-    channel_layer_alias = "consumer-path"
-
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        await self.channel_layer.group_send(GROUP, {"type": "chat.message", "body": content})
-
-    async def chat_message(self, event: dict[str, Any]) -> None:
-        await self.send_json(event["body"])
 
 
 class Counter:
@@ -79,9 +57,9 @@ class Counter:
 
 
 async def measure(kind: str, url: str, consumers: int, broadcasts: int) -> list[float]:
-    layer = make_layer(kind, url)
+    layer = make_layer(kind, url, "cpath", 100_000)
     register_channel_layer("consumer-path", layer)
-    counter, app = Counter(), Room.as_asgi()
+    counter, app = Counter(), room_consumer(GROUP, "consumer-path").as_asgi()
     inboxes: list[asyncio.Queue[dict[str, Any]]] = []
     scope = {"type": "websocket", "path": "/ws", "headers": [], "query_string": b""}
     tasks = []

@@ -34,18 +34,14 @@ async def close(layer: Any) -> None:
     await layer.close()
 
 
-def consumer_app(kind: str, url: str, group: str) -> Any:
-    from starlette.applications import Starlette
-    from starlette.routing import WebSocketRoute
-
+def room_consumer(group: str, alias: str) -> Any:
+    """The end-to-end scenario's consumer: a client frame is group_sent to `group`, every
+    member sends it on as JSON (also what ops.bench.consumer_path measures without sockets)."""
     from fast_channels.consumer import AsyncJsonWebsocketConsumer
-    from fast_channels.layers import register_channel_layer
-
-    register_channel_layer("bench", make_layer(kind, url, "bench", 100_000))
 
     class Room(AsyncJsonWebsocketConsumer):
         groups = [group]
-        channel_layer_alias = "bench"
+        channel_layer_alias = alias
 
         async def receive_json(self, content: Any, **kwargs: Any) -> None:
             await self.channel_layer.group_send(group, {"type": "chat.message", "body": content})
@@ -53,4 +49,14 @@ def consumer_app(kind: str, url: str, group: str) -> Any:
         async def chat_message(self, event: dict[str, Any]) -> None:
             await self.send_json(event["body"])
 
-    return Starlette(routes=[WebSocketRoute("/ws", Room.as_asgi())])
+    return Room
+
+
+def consumer_app(kind: str, url: str, group: str) -> Any:
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+
+    from fast_channels.layers import register_channel_layer
+
+    register_channel_layer("bench", make_layer(kind, url, "bench", 100_000))
+    return Starlette(routes=[WebSocketRoute("/ws", room_consumer(group, "bench").as_asgi())])
