@@ -57,6 +57,22 @@ def test_a_histogram_counting_into_a_counter_counts_each_observation_once() -> N
     assert registry.get_sample_value("sizes_bytes_bucket", {"l": "x", "le": "10.0"}) == 2
 
 
+def test_an_unbatchable_observer_still_counts_into_its_counter() -> None:
+    # A child whose internals BatchedHistogram does not read (here a Summary) is updated
+    # directly, and its counter must not lose what the histogram would have counted at flush.
+    from prometheus_client import Summary
+
+    registry = CollectorRegistry()
+    sizes = Summary("direct_sizes_bytes", "s", ["l"], registry=registry)
+    frames = Counter("direct_frames", "f", ["l"], registry=registry)
+    counted = batched(sizes.labels("x"), counts_into=frames.labels("x"))
+    assert not isinstance(counted, BatchedHistogram)
+    counted.observe(12)
+    counted.observe(30)
+    assert registry.get_sample_value("direct_frames_total", {"l": "x"}) == 2
+    assert registry.get_sample_value("direct_sizes_bytes_sum", {"l": "x"}) == 42
+
+
 def test_gauges_are_not_batched() -> None:
     from prometheus_client import Gauge
 
