@@ -63,3 +63,13 @@ def test_fanout_counts_every_member(results: dict) -> None:
     (run,) = runs_of(results, "fanout_G100", "ours-queue")
     assert run["group_size"] == 100
     assert run["expected"] == 100 * run["messages"]
+
+
+@pytest.mark.parametrize(("impl", "ceiling"), [("ours-queue", "lpush"), ("ours-pubsub", "publish")])
+def test_point_to_point_runs_carry_the_ceiling_measured_just_before_them(
+    results: dict, impl: str, ceiling: str
+) -> None:
+    for run in runs_of(results, "p2p", impl):
+        assert run["ceiling"] == f"{ceiling}_awaited"
+        assert run["ceiling_rate"] > 0
+        assert run["ceiling_ratio"] == pytest.approx(run["rate"] / run["ceiling_rate"])

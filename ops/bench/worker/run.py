@@ -16,7 +16,7 @@ from typing import Any
 
 import scenarios
 import websocket
-from ceilings import redis_loops
+from ceilings import adjacent_ceiling, redis_loops
 
 MARK = "BENCH-RESULT "
 
@@ -42,7 +42,13 @@ async def _one(
     layers = scenarios.Layers(impl, kind, url, f"bench{rep}")
     try:
         if scenario == "p2p":
-            return await scenarios.p2p(layers, p["messages"], p.get("senders", 1), p["timeout"])
+            senders = p.get("senders", 1)
+            # One sender is held to the awaited-command ceiling: measured here, just before.
+            ceiling = await adjacent_ceiling(url, kind) if senders == 1 else {}
+            result = await scenarios.p2p(layers, p["messages"], senders, p["timeout"])
+            if ceiling:
+                result.update(ceiling, ceiling_ratio=result["rate"] / ceiling["ceiling_rate"])
+            return result
         if scenario == "pingpong":
             return await scenarios.pingpong(layers, p["rounds"], p["timeout"])
         if scenario == "fanout":
