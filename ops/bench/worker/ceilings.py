@@ -18,22 +18,46 @@ async def awaited_rate(client: Any, command: str, key: str, count: int) -> float
     return count / (time.perf_counter() - started)
 
 
-async def adjacent_ceiling(url: str, kind: str, count: int = 2000) -> dict[str, Any]:
-    """The kind's point-to-point ceiling measured in this process just before a run: the
-    machine's speed drifts over the minutes between the ceilings scenario and a run."""
-    import redis.asyncio as aioredis
+class AdjacentCeiling:
+    """The kind's point-to-point ceiling measured in this process around a run: 5,000 awaited
+    commands just before it (after 1,000 untimed ones) and 5,000 just after, rated together.
+    The machine's speed drifts over the minutes between the ceilings scenario and a run, and
+    the first ~2,000 round trips after an idle moment run faster than the rest."""
 
-    if kind not in P2P_CEILINGS:
-        return {}
-    name, command = P2P_CEILINGS[kind]
-    client = aioredis.Redis.from_url(url)
-    try:
-        await client.ping()
-        rate = await awaited_rate(client, command, "bench:ceiling:adjacent", count)
-        await client.delete("bench:ceiling:adjacent")
-    finally:
-        await client.aclose()
-    return {"ceiling": name, "ceiling_rate": rate}
+    WARM_UP, EACH_SIDE = 1000, 5000
+
+    def __init__(self, url: str, kind: str) -> None:
+        self.url, self.kind = url, kind
+        self.count, self.seconds = 0, 0.0
+
+    async def measure(self, warm_up: int = 0) -> None:
+        import redis.asyncio as aioredis
+
+        if self.kind not in P2P_CEILINGS:
+            return
+        command = P2P_CEILINGS[self.kind][1]
+        client = aioredis.Redis.from_url(self.url)
+        try:
+            await client.ping()
+            if warm_up:
+                await awaited_rate(client, command, "bench:ceiling:adjacent", warm_up)
+            rate = await awaited_rate(client, command, "bench:ceiling:adjacent", self.EACH_SIDE)
+            await client.delete("bench:ceiling:adjacent")
+        finally:
+            await client.aclose()
+        self.count += self.EACH_SIDE
+        self.seconds += self.EACH_SIDE / rate
+
+    def result(self, rate: float) -> dict[str, Any]:
+        """The ceiling, and `rate` (the run's) as a fraction of it."""
+        if not self.count:
+            return {}
+        ceiling = self.count / self.seconds
+        return {
+            "ceiling": P2P_CEILINGS[self.kind][0],
+            "ceiling_rate": ceiling,
+            "ceiling_ratio": rate / ceiling,
+        }
 
 
 async def redis_loops(url: str, count: int) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import scenarios
 import websocket
-from ceilings import adjacent_ceiling, redis_loops
+from ceilings import AdjacentCeiling, redis_loops
 
 MARK = "BENCH-RESULT "
 
@@ -43,12 +43,14 @@ async def _one(
     try:
         if scenario == "p2p":
             senders = p.get("senders", 1)
-            # One sender is held to the awaited-command ceiling: measured here, just before.
-            ceiling = await adjacent_ceiling(url, kind) if senders == 1 else {}
+            if senders != 1:
+                return await scenarios.p2p(layers, p["messages"], senders, p["timeout"])
+            # One sender is held to the awaited-command ceiling, measured around the run.
+            ceiling = AdjacentCeiling(url, kind)
+            await ceiling.measure(warm_up=AdjacentCeiling.WARM_UP)
             result = await scenarios.p2p(layers, p["messages"], senders, p["timeout"])
-            if ceiling:
-                result.update(ceiling, ceiling_ratio=result["rate"] / ceiling["ceiling_rate"])
-            return result
+            await ceiling.measure()
+            return {**result, **ceiling.result(result["rate"])}
         if scenario == "pingpong":
             return await scenarios.pingpong(layers, p["rounds"], p["timeout"])
         if scenario == "fanout":
