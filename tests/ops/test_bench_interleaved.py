@@ -39,8 +39,39 @@ def test_every_implementation_runs_once_per_round_and_keeps_all_its_runs(
     ]
 
 
-def test_layer_scenarios_keep_one_subprocess_per_implementation() -> None:
+def test_compared_scenarios_interleave_and_the_others_run_once_per_implementation() -> None:
     by_id = {scenario.id: scenario for scenario in plan.scenarios(quick=False)}
-    assert by_id["e2e_N1000"].interleaved
-    assert not by_id["p2p"].interleaved
-    assert not by_id["fanout_G1000"].interleaved
+    for compared in ("e2e_N1000", "p2p", "pingpong", "fanout_G1000", "many_groups"):
+        assert by_id[compared].interleaved, compared
+    for once in ("ceilings", "commands_G1000_x1", "memory_idle"):
+        assert not by_id[once].interleaved, once
+
+
+def test_a_layer_scenario_interleaves_its_implementations_round_by_round(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    scenario = plan.Scenario(
+        "p2p_tiny",
+        "p2p",
+        [plan.OURS_QUEUE, plan.OURS_PUBSUB],
+        {"messages": 200, "timeout": 5.0, "repeat": 2},
+        ["rate"],
+    )
+    redis = harness.RedisServer()
+    try:
+        results = harness.run_interleaved(scenario.impls, scenario, redis)
+    finally:
+        redis.stop()
+    for name in ("ours-queue", "ours-pubsub"):
+        runs = results[name]["runs"]
+        assert len(runs) == 2, results[name]
+        assert all(run["lost"] == 0 and run["delivered"] == 200 for run in runs)
+        assert all(run["ceiling_rate"] > 0 for run in runs)  # measured around each run
+    logged = capsys.readouterr().err.splitlines()
+    order = [line.split("] ")[1] for line in logged if "round" in line]
+    assert order == [
+        "ours-queue (round 1 of 2)",
+        "ours-pubsub (round 1 of 2)",
+        "ours-queue (round 2 of 2)",
+        "ours-pubsub (round 2 of 2)",
+    ]
