@@ -1,11 +1,31 @@
-"""End-to-end benchmark runs are interleaved: round r runs every server once, so the bare
-ceiling and ours are measured side by side in time (real uvicorn servers, real clients)."""
+"""Compared benchmark runs are interleaved: round r runs every implementation once, so ours,
+the peers and the bare ceiling are measured side by side in time (real Redis, real uvicorn
+servers and clients)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
 from ops.bench import harness, plan
+
+
+def _two_rounds(
+    scenario: plan.Scenario, capsys: pytest.CaptureFixture[str]
+) -> tuple[dict[str, Any], list[str]]:
+    """Run `scenario` (2 rounds) interleaved: each implementation's results and the order
+    the harness ran them in, as it logged it."""
+    assert scenario.interleaved
+    redis = harness.RedisServer()
+    try:
+        results = harness.run_interleaved(scenario.impls, scenario, redis)
+    finally:
+        redis.stop()
+    for impl in scenario.impls:
+        assert len(results[impl.name]["runs"]) == 2, results[impl.name]
+    logged = capsys.readouterr().err.splitlines()
+    return results, [line.split("] ")[1] for line in logged if "round" in line]
 
 
 def test_every_implementation_runs_once_per_round_and_keeps_all_its_runs(
@@ -18,19 +38,11 @@ def test_every_implementation_runs_once_per_round_and_keeps_all_its_runs(
         {"clients": 20, "messages": 3, "timeout": 5.0, "repeat": 2},
         ["rate"],
     )
-    assert scenario.interleaved
-    redis = harness.RedisServer()
-    try:
-        results = harness.run_interleaved(scenario.impls, scenario, redis)
-    finally:
-        redis.stop()
+    results, order = _two_rounds(scenario, capsys)
     for name in ("bare", "ours-memory"):
         runs = results[name]["runs"]
-        assert len(runs) == 2, results[name]
         assert all(run["lost"] == 0 and run["delivered"] == 21 * 3 for run in runs)
         assert all(run["server_cpu_us"] >= 0 for run in runs)  # the server's CPU, measured
-    logged = capsys.readouterr().err.splitlines()
-    order = [line.split("] ")[1] for line in logged if "round" in line]
     assert order == [
         "bare (round 1 of 2)",
         "ours-memory (round 1 of 2)",
@@ -57,18 +69,11 @@ def test_a_layer_scenario_interleaves_its_implementations_round_by_round(
         {"messages": 200, "timeout": 5.0, "repeat": 2},
         ["rate"],
     )
-    redis = harness.RedisServer()
-    try:
-        results = harness.run_interleaved(scenario.impls, scenario, redis)
-    finally:
-        redis.stop()
+    results, order = _two_rounds(scenario, capsys)
     for name in ("ours-queue", "ours-pubsub"):
         runs = results[name]["runs"]
-        assert len(runs) == 2, results[name]
         assert all(run["lost"] == 0 and run["delivered"] == 200 for run in runs)
         assert all(run["ceiling_rate"] > 0 for run in runs)  # measured around each run
-    logged = capsys.readouterr().err.splitlines()
-    order = [line.split("] ")[1] for line in logged if "round" in line]
     assert order == [
         "ours-queue (round 1 of 2)",
         "ours-pubsub (round 1 of 2)",
