@@ -62,6 +62,9 @@ GROUP_SIZES = [10, 100, 1000, 10000]
 # machine's moment-to-moment speed more than the implementation.
 FANOUT_MESSAGES = {10: 2000, 100: 500, 1000: 100, 10000: 10}
 
+# The worker scenarios whose figures are ratios of implementations run side by side.
+COMPARED_WORKERS = frozenset({"p2p", "pingpong", "fanout", "many_groups", "e2e"})
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -80,10 +83,6 @@ class Scenario:
         pub/sub fan-out runs at G=10,000 gave 78.5k, 50.3k and 47.9k deliveries/s on
         2026-12-01). Not: the ceilings, the command counts (deterministic) and memory."""
         return self.worker in COMPARED_WORKERS
-
-
-# The worker scenarios whose figures are ratios of implementations run side by side.
-COMPARED_WORKERS = frozenset({"p2p", "pingpong", "fanout", "many_groups", "e2e"})
 
 
 def scenarios(quick: bool) -> list[Scenario]:

@@ -164,16 +164,11 @@ TARGETS: list[tuple[str, str, str, str, float, bool]] = [
 ]
 
 
-# How a paired ceiling was measured, and what the unpaired ratio beside it compares with.
-PAIRED_LABELS = {
-    "lpush_awaited": "beside each run",
-    "publish_awaited": "beside each run",
-    "e2e_bare_rate": "round by round",
-}
-PAIRED_VERSUS = {
-    "lpush_awaited": "of the ceilings table",
-    "publish_awaited": "of the ceilings table",
-    "e2e_bare_rate": "of the median bare rate",
+# A paired ceiling -> how it was measured, and what the unpaired ratio beside it compares with.
+PAIRED = {
+    "lpush_awaited": ("beside each run", "of the ceilings table"),
+    "publish_awaited": ("beside each run", "of the ceilings table"),
+    "e2e_bare_rate": ("round by round", "of the median bare rate"),
 }
 
 
@@ -182,10 +177,9 @@ def _paired(
 ) -> dict[str, float | None]:
     """The paired ratios of one of our rows (see target())."""
     paired: dict[str, float | None] = {}
-    if "ceiling_ratio" in ours:  # point to point: the awaited loop ran just before each run
-        paired["lpush_awaited" if impl == "ours-queue" else "publish_awaited"] = ours[
-            "ceiling_ratio"
-        ]
+    if "ceiling_ratio" in ours:  # point to point: each run names the loop it was held to
+        runs = results["scenarios"][scenario]["impls"][impl]["runs"]
+        paired[runs[0]["ceiling"]] = ours["ceiling_ratio"]
     if scenario.startswith("e2e"):
         paired["e2e_bare_rate"] = paired_ratio(results, scenario, impl, "bare")
     return paired
@@ -228,8 +222,9 @@ def target(
             value = ours / ceil[versus]
         beside = (paired or {}).get(versus)
         if beside is not None:
-            check = _check(f"{versus} {PAIRED_LABELS[versus]}", beside, bound, at_most)
-            whole = f"; {value:.2f}x {PAIRED_VERSUS[versus]}" if value is not None else ""
+            how, against = PAIRED[versus]
+            check = _check(f"{versus} {how}", beside, bound, at_most)
+            whole = f"; {value:.2f}x {against}" if value is not None else ""
             checks.append(f"{check} ({beside:.2f}x{whole})")
         elif value is not None:
             checks.append(_check(versus, value, bound, at_most))
@@ -262,6 +257,7 @@ def main_rows(results: dict[str, Any], plan: list[Scenario]) -> list[list[str]]:
                 continue
             peer_fc = _get(results, scenario.id, fc) if fc else None
             peer_cr = _get(results, scenario.id, cr) if cr else None
+            paired = _paired(results, scenario.id, impl, ours)
             for metric in scenario.metrics:
                 o = ours.get(metric)
                 f = peer_fc.get(metric) if peer_fc else None
@@ -289,7 +285,7 @@ def main_rows(results: dict[str, Any], plan: list[Scenario]) -> list[list[str]]:
                             o,
                             {"fc": r_fc, "cr": r_cr},
                             ceil,
-                            _paired(results, scenario.id, impl, ours),
+                            paired,
                         )
                         if o is not None
                         else "",
