@@ -129,7 +129,7 @@ class NodeSubscriber(ShardSubscriber):
     take_over_transport = False  # MOVED replies come through redis-py as MovedError
 
     def __init__(self, layer: RedisClusterPubSubChannelLayer, host: str, port: int) -> None:
-        super().__init__(layer, 0, layer.shards.node_pool(host, port))
+        super().__init__(layer, 0, lambda: layer.shards.node_pool(host, port))
         self.cluster_layer = layer
         self.node = f"{host}:{port}"
 
@@ -143,7 +143,7 @@ class NodeSubscriber(ShardSubscriber):
 
     async def stop(self) -> None:
         """End the supervisor (it would otherwise keep dialling a node that is gone)."""
-        if self._task is not None:
+        if self._task is not None and not self._task.done():  # done: it ran on an ended loop
             self._task.cancel()
             await asyncio.wait([self._task], timeout=self.layer.socket_timeout)
         await self.close()
@@ -189,7 +189,7 @@ class RedisClusterPubSubChannelLayer(RedisPubSubChannelLayer):
 
     async def _publish(self, op: str, index: int, name: str, frame: bytes) -> None:
         try:
-            await self.batched(0).execute_command("SPUBLISH", name, frame)
+            await self.shards.batched(0).execute_command("SPUBLISH", name, frame)
         except RedisError as exc:
             self._count_error(op, exc)
             raise
@@ -207,7 +207,12 @@ class RedisClusterPubSubChannelLayer(RedisPubSubChannelLayer):
             self._nodes[node.name] = subscriber
         return subscriber
 
+    def _readers(self) -> Iterable[ShardSubscriber]:
+        return self._nodes.values()
+
     async def _subscribe(self, kind: str, target: str) -> None:
+        if self._reader_stopped:
+            self._restart_readers()
         _, name = self._subscription(kind, target)
         placed = self._placement.get(name)
         if placed is not None and placed.is_subscribed(name):

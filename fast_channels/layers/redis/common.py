@@ -11,7 +11,6 @@ from collections.abc import Coroutine, Iterable
 from typing import Any, ClassVar
 
 import structlog
-from redis import asyncio as aioredis
 
 from fast_channels.layers.base import BaseChannelLayer, CapacityPattern
 from fast_channels.layers.buffer import (
@@ -29,8 +28,6 @@ from fast_channels.layers.redis.envelope import (
     UndecodableMessage,
     split_frame,
 )
-from fast_channels.layers.redis.multiplex import MultiplexedConnection
-from fast_channels.layers.redis.pipeline import AutoPipeline
 from fast_channels.layers.redis.serializers import EncryptionKey, registry
 from fast_channels.layers.redis.utils import HostSpec, decode_hosts, wants_cluster
 from fast_channels.observability.logging import RateLimitedLog
@@ -116,25 +113,10 @@ class RedisLayerBase(BaseChannelLayer):
         self._local: dict[str, LocalChannel] = {}
         self._groups: dict[str, set[str]] = {}  # local memberships: group -> channels
         self._tasks: set[asyncio.Task[None]] = set()
-        self._pipelines: dict[int, AutoPipeline | MultiplexedConnection] = {}
         self._undecodable_log = RateLimitedLog(logger, "fast_channels.layer.undecodable")
 
     def local_backlog(self) -> int:
         return sum(len(local.buffer) for local in self._local.values())
-
-    def batched(self, index: int) -> AutoPipeline | MultiplexedConnection:
-        """Shard `index`'s hot command path: one connection that concurrent sends share
-        (pipelined, never a connection each). A Redis Cluster routes per slot: there redis-py's
-        client is kept, behind automatic pipelining."""
-        client = self.shards.client(index)
-        pipeline = self._pipelines.get(index)
-        if pipeline is None or pipeline.client is not client:
-            if isinstance(client, aioredis.Redis):
-                pipeline = MultiplexedConnection(client)
-            else:
-                pipeline = AutoPipeline(client)
-            self._pipelines[index] = pipeline
-        return pipeline
 
     # -- names -----------------------------------------------------------------------------
 
@@ -336,8 +318,4 @@ class RedisLayerBase(BaseChannelLayer):
         if tasks:
             # Bounded: a task whose cancellation redis-py swallowed ends at its next check.
             await asyncio.wait(tasks, timeout=self.socket_timeout)
-        pipelines, self._pipelines = list(self._pipelines.values()), {}
-        for pipeline in pipelines:
-            if isinstance(pipeline, MultiplexedConnection):
-                await pipeline.aclose()
         await self.shards.close()

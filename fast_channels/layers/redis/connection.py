@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 from typing import Any
 
 from redis import asyncio as aioredis
@@ -17,9 +18,12 @@ from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError, ReadOnlyError
 
+from fast_channels.layers.redis.multiplex import MultiplexedConnection
+from fast_channels.layers.redis.pipeline import AutoPipeline
 from fast_channels.layers.redis.utils import close_redis, consistent_hash, is_cluster
 
 Client = aioredis.Redis | RedisCluster
+Batched = AutoPipeline | MultiplexedConnection
 
 
 def single_retry() -> Retry:
@@ -109,8 +113,48 @@ def create_cluster(host: dict[str, Any], **defaults: Any) -> RedisCluster:
     return RedisCluster(**host)
 
 
+class _LoopClients:
+    """The clients of one event loop, and the hot command path over each (batched())."""
+
+    __slots__ = ("batched", "clients", "closer", "loop", "thread")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, size: int) -> None:
+        self.loop = loop
+        self.thread = threading.get_ident()
+        self.clients: list[Client | None] = [None] * size
+        self.batched: list[Batched | None] = [None] * size
+        # Closes them while the loop can still run it: asyncio.run() and async_to_sync cancel
+        # what is left before they close a loop. A connection of a closed loop can no longer
+        # be closed (its transport warns when it is collected).
+        self.closer = loop.create_task(self._close_at_loop_end(), name="fast_channels-redis-close")
+
+    async def _close_at_loop_end(self) -> None:
+        try:
+            await self.loop.create_future()  # never done: ends when cancelled
+        except asyncio.CancelledError:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        batched, self.batched = self.batched, [None] * len(self.batched)
+        clients, self.clients = self.clients, [None] * len(self.clients)
+        for pipeline in batched:
+            if isinstance(pipeline, MultiplexedConnection):
+                await pipeline.aclose()
+        for client in clients:
+            if client is not None:
+                await close_redis(client)
+
+
 class Shards:
-    """One Redis client per host, created lazily and re-created when the event loop changes."""
+    """One Redis client per host and event loop, created lazily.
+
+    A layer may be used from several event loops: one after another (fast-channels 1.x code
+    calling it through async_to_sync, each call on a loop of its own), or at once (the app's
+    loop, and sync code in a worker thread sending through async_to_sync). A connection
+    belongs to the loop it was opened on, so each loop gets clients of its own; those of a
+    closed loop are dropped when the next loop arrives.
+    """
 
     def __init__(
         self, hosts: list[dict[str, Any]], *, socket_timeout: float, socket_connect_timeout: float
@@ -123,31 +167,57 @@ class Shards:
             "socket_connect_timeout": socket_connect_timeout,
             "retry": single_retry(),
         }
-        self._clients: list[Client | None] = [None] * self.size
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loops: dict[asyncio.AbstractEventLoop, _LoopClients] = {}
+        self._last: _LoopClients | None = None  # the loop that used the layer last
 
     def index(self, value: str) -> int:
         return consistent_hash(value, self.size)
 
-    def client(self, index: int) -> Client:
-        loop = self._loop
+    def _current(self) -> _LoopClients:
+        last = self._last
         # asyncio.get_running_loop() is a getpid() system call on 3.11, and this runs for every
-        # send: while the clients' loop runs, it is the running one (a layer is used from one
-        # thread).
-        if loop is None or not loop.is_running():
-            loop = asyncio.get_running_loop()
-        if loop is not self._loop:
-            # Clients of a finished loop cannot be closed from here; they are dropped.
-            self._clients = [None] * self.size
-            self._loop = loop
-        client = self._clients[index]
+        # send: a thread runs one loop at a time, so the last loop, if this thread's and still
+        # running, is the running one.
+        if last is not None and last.loop.is_running() and last.thread == threading.get_ident():
+            return last
+        loop = asyncio.get_running_loop()
+        current = self._loops.get(loop)
+        if current is None:
+            # Clients of a closed loop cannot be closed any more; they are dropped.
+            for closed in [other for other in list(self._loops) if other.is_closed()]:
+                del self._loops[closed]
+            current = self._loops[loop] = _LoopClients(loop, self.size)
+        current.thread = threading.get_ident()
+        self._last = current
+        return current
+
+    def client(self, index: int) -> Client:
+        return self._client(self._current(), index)
+
+    def _client(self, current: _LoopClients, index: int) -> Client:
+        client = current.clients[index]
         if client is None:
             if self.cluster:
                 client = create_cluster(self.hosts[index], **self._defaults)
             else:
                 client = aioredis.Redis(connection_pool=self.make_pool(index))
-            self._clients[index] = client
+            current.clients[index] = client
         return client
+
+    def batched(self, index: int) -> Batched:
+        """Shard `index`'s hot command path on the running loop: one connection that
+        concurrent sends share (pipelined, never a connection each). A Redis Cluster routes
+        per slot: there redis-py's client is kept, behind automatic pipelining."""
+        current = self._current()
+        batched = current.batched[index]
+        if batched is None:
+            client = self._client(current, index)
+            if isinstance(client, aioredis.Redis):
+                batched = MultiplexedConnection(client)
+            else:
+                batched = AutoPipeline(client)
+            current.batched[index] = batched
+        return batched
 
     def clients(self) -> list[Client]:
         return [self.client(index) for index in range(self.size)]
@@ -175,11 +245,14 @@ class Shards:
         )
 
     async def close(self) -> None:
-        clients, self._clients = self._clients, [None] * self.size
-        same_loop = self._loop is asyncio.get_running_loop()
-        for client in clients:
-            if client is not None and same_loop:
-                await close_redis(client)
+        """Close the running loop's connections; forget every other loop's (each closes its
+        own when it ends, and opens new ones if it goes on using the layer)."""
+        current = self._loops.pop(asyncio.get_running_loop(), None)
+        self._loops.clear()
+        self._last = None
+        if current is not None:
+            current.closer.cancel()
+            await current.close()
 
 
 class Backoff:

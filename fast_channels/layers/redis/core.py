@@ -58,7 +58,7 @@ class RedisChannelLayer(RedisLayerBase):
     async def _send(self, channel: str, message: dict[str, Any]) -> None:
         payload, sent_at = self.codec.encode(message, "send", channel)
         expires_at, capacity = sent_at + self.expiry, self.get_capacity(channel)
-        client = self.batched(self.shard_of_channel(channel))
+        client = self.shards.batched(self.shard_of_channel(channel))
         process = self.process_of(channel)
         try:
             if process is None:
@@ -120,7 +120,7 @@ class RedisChannelLayer(RedisLayerBase):
             group_key, caps_key = self.group_keys(group)
             commands += [("ZREM", group_key, channel), ("HDEL", caps_key, channel)]
         try:
-            await self.batched(self.shard_of_channel(channel)).execute_commands(commands)
+            await self.shards.batched(self.shard_of_channel(channel)).execute_commands(commands)
         except RedisError as exc:  # a consumer's cleanup must not fail: group_expiry reaps it
             self._count_error("group_discard", exc)
 
@@ -143,7 +143,7 @@ class RedisChannelLayer(RedisLayerBase):
                 ("EXPIRE", caps_key, self._group_ttl),
             ]
         try:
-            await self.batched(self.shard_of_channel(channel)).execute_commands(commands)
+            await self.shards.batched(self.shard_of_channel(channel)).execute_commands(commands)
         except RedisError as exc:
             self._count_error("group_add", exc)
             raise
@@ -156,7 +156,7 @@ class RedisChannelLayer(RedisLayerBase):
         group_key, caps_key = self.group_keys(group)
         commands = [("ZREM", group_key, channel), ("HDEL", caps_key, channel)]
         try:
-            await self.batched(self.shard_of_channel(channel)).execute_commands(commands)
+            await self.shards.batched(self.shard_of_channel(channel)).execute_commands(commands)
         except RedisError as exc:
             self._count_error("group_discard", exc)
             raise
@@ -192,7 +192,7 @@ class RedisChannelLayer(RedisLayerBase):
 
     async def _group_send_shard(self, index: int, keys: list[str], args: list[Any]) -> list[int]:
         try:
-            return await self.scripts.group_send(self.batched(index), keys, args)
+            return await self.scripts.group_send(self.shards.batched(index), keys, args)
         except RedisError as exc:
             self._count_error("group_send", exc)
             raise

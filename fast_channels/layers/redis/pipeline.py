@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from fast_channels.layers.redis.connection import Client
+if TYPE_CHECKING:  # connection.py builds AutoPipelines
+    from fast_channels.layers.redis.connection import Client
 
 _LEAD = object()  # set on a queued caller's future: "your turn to send the batch"
 

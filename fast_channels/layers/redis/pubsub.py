@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -51,6 +51,7 @@ class RedisPubSubChannelLayer(RedisLayerBase):
         self._subscribers: dict[int, ShardSubscriber] = {}
         self._routes: dict[bytes, tuple[str, str]] = {}  # subscribed name -> (kind, target)
         self._sweeper: asyncio.Task[None] | None = None
+        self._reader_stopped = False  # a subscriber's reader ended: restart before waiting
 
     # -- names -----------------------------------------------------------------------------
 
@@ -65,7 +66,28 @@ class RedisPubSubChannelLayer(RedisLayerBase):
             subscriber = self._subscribers[index] = ShardSubscriber(self, index)
         return subscriber
 
+    def _readers(self) -> Iterable[ShardSubscriber]:
+        return self._subscribers.values()
+
+    def _subscriber_stopped(self, subscriber: ShardSubscriber) -> None:
+        if subscriber in self._readers():
+            self._reader_stopped = True
+
+    def _receiving_owned(self) -> None:
+        # A flag read per wait, no more. A layer driven from one event loop after another
+        # (fc 1.x code calling it through async_to_sync) finds its readers ended with the old
+        # loop: they start again on this one.
+        if self._reader_stopped:
+            self._restart_readers()
+
+    def _restart_readers(self) -> None:
+        self._reader_stopped = False
+        for subscriber in self._readers():
+            subscriber.restart()
+
     async def _subscribe(self, kind: str, target: str) -> None:
+        if self._reader_stopped:
+            self._restart_readers()
         index, name = self._subscription(kind, target)
         subscriber = self._subscriber(index)
         if subscriber.is_subscribed(name):
@@ -119,7 +141,7 @@ class RedisPubSubChannelLayer(RedisLayerBase):
 
     async def _publish(self, op: str, index: int, name: str, frame: bytes) -> None:
         try:
-            await self.batched(index).execute_command("PUBLISH", name, frame)
+            await self.shards.batched(index).execute_command("PUBLISH", name, frame)
         except RedisError as exc:
             self._count_error(op, exc)
             raise

@@ -15,6 +15,7 @@ import asyncio
 import builtins
 import contextlib
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import hiredis
@@ -122,11 +123,15 @@ class ShardSubscriber:
     take_over_transport = True
 
     def __init__(
-        self, layer: RedisPubSubChannelLayer, index: int, pool: ConnectionPool | None = None
+        self,
+        layer: RedisPubSubChannelLayer,
+        index: int,
+        make_pool: Callable[[], ConnectionPool] | None = None,
     ) -> None:
         self.layer = layer
         self.index = index
-        self._pool = layer.shards.make_pool(index) if pool is None else pool
+        self._make_pool = make_pool or (lambda: layer.shards.make_pool(index))
+        self._pool: ConnectionPool | None = None  # the supervisor's, while it runs
         self._wanted: set[bytes] = set()
         self._confirmed: set[bytes] = set()
         self._waiters: dict[bytes, list[asyncio.Future[None]]] = {}
@@ -175,16 +180,41 @@ class ShardSubscriber:
     def _ensure_running(self) -> None:
         if self._task is None or self._task.done():
             self._task = self.layer._spawn(self._run())
+            self._task.add_done_callback(self._stopped)
+
+    def restart(self) -> None:
+        """Read again on the running event loop what was subscribed on one that has ended."""
+        if self._wanted:
+            self._ensure_running()
+
+    def _stopped(self, task: asyncio.Task[None]) -> None:
+        # The supervisor ends only when cancelled: close(), or the end of the event loop it
+        # ran on (asyncio.run() cancels what is left). Nothing is subscribed any more, and
+        # the layer must start it again before a receiver waits (restart()).
+        if task is not self._task:
+            return
+        self._confirmed.clear()
+        self.layer._subscriber_stopped(self)
 
     async def close(self) -> None:
-        await self._pool.aclose()
+        if self._pool is not None:
+            await self._pool.aclose()
 
     # -- the supervisor --------------------------------------------------------------------
 
     async def _run(self) -> None:
+        # A pool per run: a run ends with the event loop it ran on, and a Sentinel pool's
+        # connections to the sentinels belong to that loop.
+        self._pool = pool = self._make_pool()
+        try:
+            await self._supervise(pool)
+        finally:
+            await pool.aclose()
+
+    async def _supervise(self, pool: ConnectionPool) -> None:
         backoff, was_connected = Backoff(), False
         while not stopping():
-            conn = self._pool.make_connection()  # type: ignore[no-untyped-call]
+            conn = pool.make_connection()  # type: ignore[no-untyped-call]
             try:
                 await conn.connect()
                 if self.take_over_transport:
