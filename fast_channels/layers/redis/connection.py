@@ -152,8 +152,8 @@ class Shards:
     A layer may be used from several event loops: one after another (fast-channels 1.x code
     calling it through async_to_sync, each call on a loop of its own), or at once (the app's
     loop, and sync code in a worker thread sending through async_to_sync). A connection
-    belongs to the loop it was opened on, so each loop gets clients of its own; those of a
-    closed loop are dropped when the next loop arrives.
+    belongs to the loop it was opened on, so each loop gets clients of its own, closed as the
+    loop ends (_LoopClients.closer) and forgotten when the next loop arrives.
     """
 
     def __init__(
