@@ -227,7 +227,15 @@ class RedisChannelLayer(RedisLayerBase):
         client = self.shards.client(self.shards.index(self.process_id))
         pipe = client.pipeline(transaction=False)
         for group, channels in self._groups.items():
-            live = {channel: now for channel in channels if self._is_live(channel, now_mono)}
+            # Scores a microsecond apart in join order: equal ones would sort the members by
+            # name, and a fan-out wakes receivers in the order GROUP_SEND lists them (join
+            # order is the order their objects were allocated in: see RedisLayerBase._groups).
+            live = {
+                channel: now + rank * 1e-6
+                for rank, channel in enumerate(
+                    channel for channel in channels if self._is_live(channel, now_mono)
+                )
+            }
             if live:
                 group_key = self.group_keys(group)[0]
                 pipe.zadd(group_key, live)

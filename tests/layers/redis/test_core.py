@@ -358,3 +358,33 @@ def test_bad_options_are_rejected() -> None:
         RedisChannelLayer(serializer_format="yaml")
     with pytest.raises(ValueError, match="max_message_size"):
         RedisChannelLayer(max_message_size=0)
+
+
+async def test_members_keep_their_join_order_through_a_refresh(
+    make_redis: Make, redis_server: RedisServer
+) -> None:
+    # A fan-out wakes receivers in the order GROUP_SEND lists them: join order, the order
+    # their objects were allocated in. A refresh gave every live member the same score, and
+    # Redis sorts equal scores by name.
+    prefix = f"order-{time.monotonic_ns()}"
+    layer = make_redis(prefix=prefix)
+    channels = [await layer.new_channel() for _ in range(50)]
+    for channel in channels:
+        await layer.group_add("ordered", channel)
+    woken: list[str] = []
+
+    async def wake(channel: str) -> None:
+        await layer.receive(channel)
+        woken.append(channel)
+
+    receivers = [asyncio.create_task(wake(channel)) for channel in channels]
+    await asyncio.sleep(0.05)  # all of them waiting: live, so refreshed
+    await layer.refresh_memberships()
+    client = raw_client(redis_server)
+    try:
+        assert client.zrange(f"{prefix}:g:ordered", 0, -1) == [c.encode() for c in channels]
+    finally:
+        client.close()
+    await layer.group_send("ordered", {"type": "hello"})
+    await asyncio.wait_for(asyncio.gather(*receivers), 5)
+    assert woken == channels
