@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -54,3 +55,28 @@ async def make_redis(redis_server: RedisServer) -> AsyncIterator[Callable[..., A
         with contextlib.suppress(redis.RedisError):
             await layer.flush()
         await layer.close()
+
+
+async def joined(layer: RedisLayerBase, group: str, count: int) -> list[str]:
+    """`count` new channels of `layer`, added to `group` one after another (join order)."""
+    channels = [await layer.new_channel() for _ in range(count)]
+    for channel in channels:
+        await layer.group_add(group, channel)
+    return channels
+
+
+class WakeOrder:
+    """A receiver waiting on each of `channels`; `order()`: the channels in the order that one
+    message each woke their receivers in."""
+
+    def __init__(self, layer: RedisLayerBase, channels: list[str]) -> None:
+        self._woken: list[str] = []
+        self._receivers = [asyncio.create_task(self._wait(layer, c)) for c in channels]
+
+    async def _wait(self, layer: RedisLayerBase, channel: str) -> None:
+        await layer.receive(channel)
+        self._woken.append(channel)
+
+    async def order(self, timeout: float = 5) -> list[str]:
+        await asyncio.wait_for(asyncio.gather(*self._receivers), timeout)
+        return self._woken

@@ -11,7 +11,7 @@ import pytest
 
 from fast_channels.exceptions import ChannelFull, MessageTooLarge
 from fast_channels.layers.redis import RedisChannelLayer
-from tests.layers.redis.conftest import command_calls, metric, raw_client
+from tests.layers.redis.conftest import WakeOrder, command_calls, joined, metric, raw_client
 from tests.support.redis_server import RedisServer
 
 Make = Callable[..., Any]
@@ -368,16 +368,8 @@ async def test_members_keep_their_join_order_through_a_refresh(
     # Redis sorts equal scores by name.
     prefix = f"order-{time.monotonic_ns()}"
     layer = make_redis(prefix=prefix)
-    channels = [await layer.new_channel() for _ in range(50)]
-    for channel in channels:
-        await layer.group_add("ordered", channel)
-    woken: list[str] = []
-
-    async def wake(channel: str) -> None:
-        await layer.receive(channel)
-        woken.append(channel)
-
-    receivers = [asyncio.create_task(wake(channel)) for channel in channels]
+    channels = await joined(layer, "ordered", 50)
+    wakes = WakeOrder(layer, channels)
     await asyncio.sleep(0.05)  # all of them waiting: live, so refreshed
     await layer.refresh_memberships()
     client = raw_client(redis_server)
@@ -386,5 +378,4 @@ async def test_members_keep_their_join_order_through_a_refresh(
     finally:
         client.close()
     await layer.group_send("ordered", {"type": "hello"})
-    await asyncio.wait_for(asyncio.gather(*receivers), 5)
-    assert woken == channels
+    assert await wakes.order() == channels

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from fast_channels.layers.redis import RedisPubSubChannelLayer
-from tests.layers.redis.conftest import command_calls, metric, raw_client
+from tests.layers.redis.conftest import WakeOrder, command_calls, joined, metric, raw_client
 from tests.support.redis_server import RedisServer
 
 Make = Callable[..., Any]
@@ -218,17 +218,8 @@ async def test_a_group_message_wakes_local_members_in_the_order_they_joined(
     # Join order is the order the members' consumers (and their objects) were made in; waking
     # them in that order rather than in hash order is what keeps a big fan-out cache-friendly.
     layer = make_pubsub(make_redis)
-    channels = [await layer.new_channel() for _ in range(50)]
-    for channel in channels:
-        await layer.group_add("ordered", channel)
-    woken: list[str] = []
-
-    async def receive(channel: str) -> None:
-        await layer.receive(channel)
-        woken.append(channel)
-
-    receivers = [asyncio.create_task(receive(channel)) for channel in channels]
+    channels = await joined(layer, "ordered", 50)
+    wakes = WakeOrder(layer, channels)
     await asyncio.sleep(0.05)  # all of them waiting
     await layer.group_send("ordered", {"type": "hello"})
-    await asyncio.wait_for(asyncio.gather(*receivers), 5)
-    assert woken == channels
+    assert await wakes.order() == channels
