@@ -211,8 +211,6 @@ class RedisClusterPubSubChannelLayer(RedisPubSubChannelLayer):
         return self._nodes.values()
 
     async def _subscribe(self, kind: str, target: str) -> None:
-        if self._reader_stopped:
-            self._restart_readers()
         _, name = self._subscription(kind, target)
         placed = self._placement.get(name)
         if placed is not None and placed.is_subscribed(name):

@@ -187,7 +187,8 @@ class Shards:
             for closed in [other for other in list(self._loops) if other.is_closed()]:
                 del self._loops[closed]
             current = self._loops[loop] = _LoopClients(loop, self.size)
-        current.thread = threading.get_ident()
+        else:
+            current.thread = threading.get_ident()  # a loop may be run again by another thread
         self._last = current
         return current
 

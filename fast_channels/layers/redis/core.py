@@ -227,18 +227,13 @@ class RedisChannelLayer(RedisLayerBase):
         client = self.shards.client(self.shards.index(self.process_id))
         pipe = client.pipeline(transaction=False)
         for group, channels in self._groups.items():
-            # Scores a microsecond apart in join order: equal ones would sort the members by
-            # name, and a fan-out wakes receivers in the order GROUP_SEND lists them (join
-            # order is the order their objects were allocated in: see RedisLayerBase._groups).
-            live = {
-                channel: now + rank * 1e-6
-                for rank, channel in enumerate(
-                    channel for channel in channels if self._is_live(channel, now_mono)
-                )
-            }
+            live = [channel for channel in channels if self._is_live(channel, now_mono)]
             if live:
                 group_key = self.group_keys(group)[0]
-                pipe.zadd(group_key, live)
+                # Scores a microsecond apart in join order: equal ones would sort the members
+                # by name, and a fan-out wakes receivers in the order GROUP_SEND lists them
+                # (join order is allocation order: see RedisLayerBase._groups).
+                pipe.zadd(group_key, {c: now + rank * 1e-6 for rank, c in enumerate(live)})
                 pipe.expire(group_key, self._group_ttl)
         if len(pipe):
             await pipe.execute()

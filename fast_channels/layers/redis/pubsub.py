@@ -86,8 +86,6 @@ class RedisPubSubChannelLayer(RedisLayerBase):
             subscriber.restart()
 
     async def _subscribe(self, kind: str, target: str) -> None:
-        if self._reader_stopped:
-            self._restart_readers()
         index, name = self._subscription(kind, target)
         subscriber = self._subscriber(index)
         if subscriber.is_subscribed(name):
@@ -96,6 +94,8 @@ class RedisPubSubChannelLayer(RedisLayerBase):
 
     async def _subscribe_on(self, subscriber: ShardSubscriber, name: bytes) -> None:
         """Subscribe and wait for Redis to confirm; a failure is counted, then raised."""
+        if self._reader_stopped:  # on a new event loop: the other subscriptions come back too
+            self._restart_readers()
         try:
             await subscriber.subscribe(name)
         except RedisError as exc:

@@ -209,6 +209,7 @@ class ShardSubscriber:
         try:
             await self._supervise(pool)
         finally:
+            self._pool = None
             await pool.aclose()
 
     async def _supervise(self, pool: ConnectionPool) -> None:
