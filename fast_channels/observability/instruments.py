@@ -70,6 +70,7 @@ REDIS_OPS = (
     "subscribe", "flush", "backlog",
 )  # fmt: skip
 RECONNECT_OPS = ("receive", "subscribe")
+SUBSCRIBER_DISCONNECT_REASONS = ("closed_by_redis", "connection_lost")
 
 
 class LayerInstruments:
@@ -88,6 +89,10 @@ class LayerInstruments:
         self._dropped = {r: self._child(m.layer_messages_dropped, r) for r in DROP_REASONS}
         self._redis_errors = {op: self._child(m.layer_redis_errors, op) for op in REDIS_OPS}
         self._reconnects = {op: self._child(m.layer_reconnects, op) for op in RECONNECT_OPS}
+        self._subscriber_disconnects = {
+            reason: self._child(m.layer_subscriber_disconnects, reason)
+            for reason in SUBSCRIBER_DISCONNECT_REASONS
+        }
         self.fanout = self._child(m.layer_group_send_fanout)
         self.groups = self._child(m.layer_groups)
         self.group_members = self._child(m.layer_group_members)
@@ -138,6 +143,9 @@ class LayerInstruments:
         if child is None:
             child = self._redis_errors[op] = self._child(m.layer_redis_errors, op)
         child.inc()
+
+    def subscriber_disconnected(self, reason: str) -> None:
+        self._subscriber_disconnects[reason].inc()
 
     def reconnect(self, op: str) -> None:
         child = self._reconnects.get(op)

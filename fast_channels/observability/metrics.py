@@ -120,3 +120,9 @@ layer_reconnects = Counter(
     "Reconnections to Redis after a lost connection, by operation.",
     ["layer", "op"],
 )
+layer_subscriber_disconnects = Counter(
+    PREFIX + "layer_subscriber_disconnects",
+    "Subscribed pub/sub connections that ended, by reason (closed_by_redis, connection_lost): "
+    "what Redis held for them was lost, how many messages is unknown.",
+    ["layer", "reason"],
+)

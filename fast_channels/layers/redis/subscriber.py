@@ -30,6 +30,13 @@ from redis.exceptions import (
 )
 
 from fast_channels.layers.redis.connection import Backoff
+from fast_channels.layers.redis.cutoff import (
+    ClosedByServer,
+    Loss,
+    LossReport,
+    ServerFacts,
+    read_facts,
+)
 from fast_channels.layers.redis.multiplex import take_over_transport
 from fast_channels.layers.redis.receiver import stopping
 
@@ -101,6 +108,9 @@ class _PushReader(asyncio.Protocol):
                 )
 
     def eof_received(self) -> bool:
+        # Redis ended the stream: what it still held for us is gone (see cutoff.py). Whatever
+        # the parser still holds is the start of a reply that will never end.
+        self._end(ClosedByServer(mid_reply=self.parser.has_data()))
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -139,6 +149,9 @@ class ShardSubscriber:
         self._task: asyncio.Task[None] | None = None
         self._resubscribing: set[bytes] | None = None  # names still unconfirmed after a reconnect
         self._push: _PushReader | None = None  # set while the transport is ours
+        self._facts = ServerFacts()  # what the server of the current connection told
+        self._loss: Loss | None = None  # a subscribed connection that ended, until reported
+        self._report_loss = LossReport(layer)
 
     def is_subscribed(self, name: bytes) -> bool:
         return name in self._confirmed
@@ -217,15 +230,7 @@ class ShardSubscriber:
         while not stopping():
             conn = pool.make_connection()  # type: ignore[no-untyped-call]
             try:
-                await conn.connect()
-                if self.take_over_transport:
-                    self._push = _PushReader(self, conn)
-                self._conn = conn  # from here on, subscribe() sends its own SUBSCRIBE too
-                if was_connected:
-                    self._resubscribing = set(self._wanted)
-                    self._reconnected_when_confirmed()
-                if self._wanted:
-                    await self._subscribe_all(conn)
+                await self._connect(conn, was_connected)
                 was_connected = True
                 backoff.reset()
                 await self._read(conn)
@@ -234,6 +239,7 @@ class ShardSubscriber:
                 if self._conn is not None:
                     self._conn = None
                     self._confirmed.clear()
+                    self._loss = self._loss or Loss(exc, self._facts)
                     await self.layer._callback("on_disconnect")
                 await asyncio.sleep(backoff.next_delay())
             finally:
@@ -242,6 +248,23 @@ class ShardSubscriber:
                 if push is not None:
                     push.close()
                 await conn.disconnect()
+
+    async def _connect(self, conn: AbstractConnection, was_connected: bool) -> None:
+        """Connect, learn about the server, (re)subscribe everything wanted; then count and
+        log the loss that made this a reconnect (the subscriptions go out first)."""
+        await conn.connect()  # type: ignore[no-untyped-call]
+        facts = await read_facts(conn)
+        if self.take_over_transport:
+            self._push = _PushReader(self, conn)
+        self._conn = conn  # from here on, subscribe() sends its own SUBSCRIBE too
+        if was_connected:
+            self._resubscribing = set(self._wanted)
+            self._reconnected_when_confirmed()
+        if self._wanted:
+            await self._subscribe_all(conn)
+        loss, self._loss, self._facts = self._loss, None, facts
+        if loss is not None:
+            self._report_loss(loss, facts, self.index)
 
     async def _subscribe_all(self, conn: AbstractConnection) -> None:
         if self._push is not None:
