@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import re
 import secrets
 import time
@@ -117,6 +118,9 @@ class RedisLayerBase(BaseChannelLayer):
         self._groups: dict[str, dict[str, None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._undecodable_log = RateLimitedLog(logger, "fast_channels.layer.undecodable")
+        # Per op: a Redis outage fails every call (a 2 s one under load, thousands), and the
+        # counter already has their number; one line per op and interval says the rest.
+        self._redis_error_log = RateLimitedLog(logger, "fast_channels.layer.redis_error")
 
     def local_backlog(self) -> int:
         return sum(len(local.buffer) for local in self._local.values())
@@ -289,7 +293,7 @@ class RedisLayerBase(BaseChannelLayer):
 
     def _count_error(self, op: str, exc: BaseException) -> None:
         self.metrics.redis_error(op)
-        logger.warning("fast_channels.layer.redis_error", layer=self.alias, op=op, error=repr(exc))
+        self._redis_error_log((op,), layer=self.alias, op=op, error=repr(exc))
 
     async def ping(self) -> None:
         """Every shard answers PING (within the socket timeout), or this raises."""
@@ -309,7 +313,12 @@ class RedisLayerBase(BaseChannelLayer):
                 await client.unlink(*batch)
 
     def _spawn(self, coro: Any) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        # Every task a layer spawns serves the whole process (receive loop, subscribers,
+        # sweepers): it starts in an empty context, not in a copy of the caller's, which is
+        # the context of whichever consumer came first (its connection_id and channel, bound
+        # for structlog, would otherwise label every process-wide log line; its span too).
+        loop = asyncio.get_running_loop()
+        task: asyncio.Task[None] = loop.create_task(coro, context=contextvars.Context())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
