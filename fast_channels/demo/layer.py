@@ -14,6 +14,16 @@ class LayerUnavailableError(RuntimeError):
     """The layer asked for on the command line cannot be built in this installation."""
 
 
+def unavailable_errors() -> tuple[type[Exception], ...]:
+    """What a layer call raises while its backend cannot be reached or refuses to work: every
+    Redis error where the Redis extra is installed; socket errors always."""
+    try:
+        from redis.exceptions import RedisError
+    except ImportError:
+        return (OSError,)
+    return (RedisError, OSError)
+
+
 def make_layer(redis_url: str | None = None) -> BaseChannelLayer:
     if redis_url is None:
         return InMemoryChannelLayer()
