@@ -114,6 +114,14 @@ def health() -> list[tuple[JSON, int, int]]:
              "[15m]))", "{{pod}} {{instance}}")], "short",
             "Reconnections to Redis over the last 15 minutes.",
             lines=[line("FastChannelsRedisReconnectStorm")]), 12, 8),
+        (timeseries("Pub/sub subscribers cut off per pod (10 min)", [
+            (f"sum by (pod, instance, reason) (increase("
+             f"fast_channels_layer_subscriber_disconnects_total{{{LAYER}}}[10m]))",
+             "{{pod}} {{instance}} {{reason}}")], "short",
+            "Subscribed pub/sub connections that ended over the last 10 minutes: closed_by_redis "
+            "(a running Redis dropped the subscriber, most often for its output-buffer limit), "
+            "connection_lost (restart, network). Each lost what Redis held for it.",
+            lines=[line("FastChannelsSubscriberCutOff")]), 12, 8),
     ]  # fmt: skip
 
 

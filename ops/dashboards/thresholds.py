@@ -14,6 +14,7 @@ THRESHOLDS: dict[str, float] = {
     "FastChannelsChannelFull": 0.1,
     "FastChannelsRedisErrors": 0.1,
     "FastChannelsRedisReconnectStorm": 5,
+    "FastChannelsSubscriberCutOff": 2,
     "FastChannelsConsumerErrors": 0.05,
 }
 # The SLO bucket bound of the burn-rate alerts (a bucket of the delivery latency histogram).

@@ -64,7 +64,8 @@ async def test_the_loops_log_lines_carry_no_consumer_context(
             await asyncio.sleep(0.05)
         await client.disconnect()
     consumer_lines = [entry for entry in logs if entry["event"] == "websocket connected"]
-    assert consumer_lines and "connection_id" in consumer_lines[0]  # the context was bound
+    assert consumer_lines
+    assert "connection_id" in consumer_lines[0]  # the consumer's context was bound
     loop_lines = [
         entry for entry in logs if entry["event"] in PROCESS_WIDE and entry.get("op", op) == op
     ]
