@@ -238,8 +238,9 @@ class ShardSubscriber:
                 self.layer._count_error("subscribe", exc)
                 if self._conn is not None:
                     self._conn = None
+                    if self._confirmed and self._loss is None:  # else nothing could be lost
+                        self._loss = Loss(exc, self._facts)
                     self._confirmed.clear()
-                    self._loss = self._loss or Loss(exc, self._facts)
                     await self.layer._callback("on_disconnect")
                 await asyncio.sleep(backoff.next_delay())
             finally:
