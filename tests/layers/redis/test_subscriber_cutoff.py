@@ -15,6 +15,7 @@ import structlog
 from structlog.testing import capture_logs
 
 from fast_channels.layers.redis import RedisPubSubChannelLayer
+from fast_channels.layers.redis.cutoff import ServerFacts
 from fast_channels.layers.redis.envelope import make_frame
 from tests.layers.redis.conftest import metric
 from tests.support.redis_server import RedisServer
@@ -136,3 +137,26 @@ async def test_a_subscriber_that_keeps_up_is_never_counted(
     assert len(await drain(subscriber, channel)) == 500
     for reason in ("closed_by_redis", "connection_lost"):
         assert disconnects(subscriber, reason) == 0
+
+
+async def test_a_user_refused_info_and_config_still_subscribes(
+    own_redis_server: RedisServer,
+) -> None:
+    """The subscriber asks INFO and CONFIG GET before subscribing; an ACL that refuses both
+    leaves the facts unknown (a cut-off then counts as connection_lost), never the layer."""
+    admin = redis.Redis.from_url(own_redis_server.url)
+    admin.acl_setuser(
+        "limited", enabled=True, passwords=["+pw"], keys=["*"], channels=["*"],
+        commands=["+@all", "-info", "-config"],
+    )  # fmt: skip
+    admin.close()
+    url = f"redis://limited:pw@127.0.0.1:{own_redis_server.port}/0"
+    layer = RedisPubSubChannelLayer(hosts=[url], prefix=f"acl{time.monotonic_ns()}")
+    try:
+        channel = await layer.new_channel()
+        await layer.group_add("room", channel)
+        await layer.group_send("room", {"type": "hello"})
+        assert (await asyncio.wait_for(layer.receive(channel), 5))["type"] == "hello"
+        assert layer._subscriber(0)._facts == ServerFacts()  # refused: nothing known
+    finally:
+        await layer.close()
