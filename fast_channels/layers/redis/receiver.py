@@ -19,6 +19,7 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from fast_channels.layers.redis.connection import Backoff
 from fast_channels.layers.redis.multiplex import MultiplexedConnection
+from fast_channels.observability.logging import RateLimitedLog
 
 if TYPE_CHECKING:
     from fast_channels.layers.redis.common import LocalChannel
@@ -28,6 +29,8 @@ logger = structlog.get_logger("fast_channels.layers.redis")
 
 POP_BATCH = 1000
 RoundTrip = Callable[[list[tuple[Any, ...]]], Awaitable[list[Any]]]
+# Frames whose ACK failed, kept to resend (one target list each): bounded, see _check_ack.
+MAX_UNACKED = 100 * POP_BATCH
 FEW = 8  # deliveries in a burst small enough to let their receivers run before the next pop
 
 
@@ -53,6 +56,7 @@ class ProcessReceiver:
         self._loop_task: asyncio.Task[None] | None = None
         self._pullers: dict[str, asyncio.Task[None]] = {}
         self._blmpop = True  # until the server says it does not know BLMPOP
+        self._ack_failed_log = RateLimitedLog(logger, "fast_channels.layer.redis_error")
 
     def ensure_running(self) -> None:
         if self._loop_task is None or self._loop_task.done():
@@ -113,6 +117,8 @@ class ProcessReceiver:
                 backoff.reset()
                 if taken:
                     taken = await self._check_ack(scripts_client, replies[0], taken)
+                # Whatever the ACK's reply, the frames BLMPOP popped have left Redis: they
+                # are handed on (an unacknowledged batch is only a capacity count not yet fixed).
                 delivered = self._take(replies[-1], taken)
                 if delivered is None:
                     return await self._pump_without_blmpop(backoff)
@@ -155,13 +161,26 @@ class ProcessReceiver:
         return pipelined, client, None
 
     async def _check_ack(self, client: Any, reply: Any, taken: list[bytes]) -> list[bytes]:
-        """What is still unacknowledged after the ACK's reply (all of it when ACK did not run)."""
+        """What is still unacknowledged after the ACK's reply (all of it when ACK did not run).
+
+        An error reply means ACK wrote nothing: a script that fails does so at its first write
+        (Redis at maxmemory refuses the first write that could grow memory, and allows the
+        rest once one has run; NOSCRIPT, LOADING, READONLY refuse it whole). So the same
+        targets are sent again with the next ACK, and no count is subtracted twice. A reply
+        lost with its connection is not retried (the ACK may have run); the counts it would
+        have fixed stay high until the queue drains, when ACK deletes them."""
+        if not isinstance(reply, Exception):
+            return []
         if isinstance(reply, NoScriptError):
             await self.layer.scripts.load(client, self.layer.scripts.ack_sha())
-            return taken
-        if isinstance(reply, Exception):
-            raise reply
-        return []
+        else:
+            self.layer.metrics.redis_error("receive")
+            self._ack_failed_log(layer=self.layer.alias, op="receive", error=repr(reply))
+        if len(taken) > MAX_UNACKED:
+            # Too much to keep (a long OOM under a big backlog): the counts over-estimate
+            # (early ChannelFull, never a loss) until the queue drains.
+            return []
+        return taken
 
     def _take(self, popped: Any, taken: list[bytes]) -> int | None:
         """Deliver what BLMPOP popped and note its targets; how many local deliveries that
