@@ -71,18 +71,21 @@ class ProcessReceiver:
     # -- the process loop ------------------------------------------------------------------
 
     async def _run(self) -> None:
-        layer, backoff, failed = self.layer, Backoff(), False
+        layer, backoff, failed, started = self.layer, Backoff(), False, False
         while not stopping():
             try:
                 if failed:
                     # A restarted Redis may have lost our memberships: put them back first.
-                    await layer.refresh_memberships()
+                    await layer.refresh_memberships(restoring=True)
                     # Counted once Redis really answered (refresh sends nothing when there
                     # are no memberships), so one outage is one reconnect.
                     await layer.shards.client(layer.shards.index(layer.process_id)).ping()
                     layer.metrics.reconnect("receive")
                     logger.info("fast_channels.layer.reconnected", layer=layer.alias, op="receive")
                     failed = False
+                elif not started:
+                    await self._mark_memberships()
+                started = True
                 await self._pump(backoff)
             except RedisError as exc:
                 layer._count_error("receive", exc)
@@ -92,6 +95,14 @@ class ProcessReceiver:
                 logger.exception("fast_channels.layer.receive_loop_error", layer=layer.alias)
                 failed = True
                 await asyncio.sleep(backoff.next_delay())
+
+    async def _mark_memberships(self) -> None:
+        # Not worth holding the loop for: without the marker, group_send just cannot tell a
+        # later loss (Redis at maxmemory refuses this write but still serves pops).
+        try:
+            await self.layer.mark_memberships()
+        except RedisError as exc:
+            self.layer._count_error("group_refresh", exc)
 
     async def _pump(self, backoff: Backoff) -> None:
         """One round trip per burst: the previous burst's capacity counts are fixed (ACK) and

@@ -191,11 +191,20 @@ end
 return {left, items}
 """
 
-# KEYS: group, group capacities. ARGV: prefix, now, expires-at, default capacity,
-# group_expiry, payload, ttl. Returns {delivered, full, pruned}.
+# KEYS: group, group capacities, memberships marker (memberships.py). ARGV: prefix, now,
+# expires-at, default capacity, group_expiry, payload, ttl, 1 if the caller saw the marker
+# before. Returns {delivered, full, pruned, marker present}, or {LOST or RESTORING, 0, 0, 0}
+# without sending when the memberships may be incomplete.
 GROUP_SEND = """
 local group, caps_key = KEYS[1], KEYS[2]
 local prefix, now = ARGV[1], tonumber(ARGV[2])
+local mark = redis.call('GET', KEYS[3])
+if mark then
+  if tonumber(mark) > now then return {-2, 0, 0, 0} end
+elseif ARGV[8] == '1' then
+  return {-1, 0, 0, 0}
+end
+local present = mark and 1 or 0
 local head, default_cap = ARGV[3] .. '\\n', tonumber(ARGV[4])
 local payload, ttl = ARGV[6], ARGV[7]
 local lapsed = redis.call('ZRANGEBYSCORE', group, '-inf', '(' .. (now - tonumber(ARGV[5])))
@@ -204,7 +213,7 @@ if #lapsed > 0 then
   call_chunked('HDEL', caps_key, lapsed)
 end
 local members = redis.call('ZRANGE', group, 0, -1)
-if #members == 0 then return {0, 0, 0} end
+if #members == 0 then return {0, 0, 0, present} end
 local caps = {}
 if redis.call('EXISTS', caps_key) == 1 then
   local flat = redis.call('HGETALL', caps_key)
@@ -249,7 +258,7 @@ for _, process in ipairs(order) do
     queue, counts_key, by_process[process], caps, default_cap, now, head, payload, ttl)
   delivered, full, pruned = delivered + d, full + f, pruned + p
 end
-return {delivered, full, pruned}
+return {delivered, full, pruned, present}
 """
 
 # Redis Cluster, group_send step 1, in the group's slot. KEYS: group, group capacities.
