@@ -15,9 +15,10 @@ the memberships stored there are complete:
   it, or still within its grace, the script sends nothing and group_send raises
   GroupsRestoring, which the caller may retry.
 
-A process that never saw the marker (it started during the outage) cannot tell a fresh Redis
-from an emptied one; it sends to whoever is registered. No TTL: the marker lives as long as
-the data it vouches for (with persistence, it comes back with it).
+Times are the processes' clocks, as for `expiry`. A process that never saw the marker (it
+started during the outage) cannot tell a fresh Redis from an emptied one; it sends to whoever is
+registered. No TTL: the marker lives as long as the data it vouches for (with persistence, it
+comes back with it).
 """
 
 from __future__ import annotations
