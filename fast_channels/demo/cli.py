@@ -82,7 +82,8 @@ def run_demo(args: argparse.Namespace) -> int:
         from fast_channels.demo.app import WorkerMode, create_app
     except ImportError as error:
         raise SystemExit(
-            f"fast-channels demo needs FastAPI ({error}): pip install 'fast_channels[demo]'"
+            f"fast-channels demo needs FastAPI ({error}, the 'demo' extra): "
+            "pip install 'fastapi>=0.110'"
         ) from error
     mode: WorkerMode
     if args.redis_url is not None:

@@ -37,8 +37,8 @@ def make_fernet_keys(keys: Iterable[EncryptionKey]) -> MultiFernet:
         from cryptography.fernet import Fernet, MultiFernet
     except ImportError as exc:  # pragma: no cover - the crypto extra is installed in tests
         raise ImportError(
-            "symmetric_encryption_keys needs the 'cryptography' package: "
-            "pip install fast_channels[crypto]"
+            "symmetric_encryption_keys needs the 'cryptography' package (the 'crypto' extra): "
+            "pip install 'cryptography>=42'"
         ) from exc
     fernets = []
     for key in keys:
