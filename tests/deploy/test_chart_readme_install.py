@@ -7,6 +7,7 @@ same README builds and pushes: a tag nobody pushed is an ImagePullBackOff on the
 
 from __future__ import annotations
 
+import itertools
 import re
 import shlex
 from pathlib import Path
@@ -40,7 +41,7 @@ def scalar(text: str) -> Any:
 def set_values(argv: list[str]) -> dict[str, Any]:
     """The values of `--set a.b=c,d=e` arguments, nested as Helm nests them."""
     values: dict[str, Any] = {}
-    for flag, arg in zip(argv, argv[1:], strict=False):
+    for flag, arg in itertools.pairwise(argv):
         if flag != "--set":
             continue
         for item in arg.split(","):
