@@ -40,8 +40,8 @@ class DemoProcess:
 
 
 class DemoServer(DemoProcess):
-    def __init__(self, *extra: str) -> None:
-        self.port = free_port()
+    def __init__(self, *extra: str, port: int | None = None) -> None:
+        self.port = free_port() if port is None else port
         super().__init__("demo", "--port", str(self.port), "--log-level", "warning", *extra)
         self.http = f"http://127.0.0.1:{self.port}"
         self.ws = f"ws://127.0.0.1:{self.port}"

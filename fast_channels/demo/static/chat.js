@@ -39,16 +39,66 @@ const handlers = {
   "error": (m) => addLine("error", "", m.error),
 };
 
+// The server's rule for room names (fast_channels/demo/consumers.py): a refused handshake
+// reaches the page only as "code 1006", so the page checks first and says why.
+const ROOM_NAME = /^[A-Za-z0-9_.\-]{1,64}$/;
+const ROOM_RULE = "room names are 1-64 ASCII letters, digits, '-', '_' or '.'";
+// Reconnect after 0.5 s, doubling up to 10 s: a restarted server is found within a second of
+// coming back, and a long outage costs one attempt every 10 s per open page.
+const RETRY_FIRST_MS = 500;
+const RETRY_MAX_MS = 10000;
+let retry = { attempt: 0, timer: null, ticker: null };
+let jobsAvailable = true;
+
+function updateControls() {
+  const open = socket !== null && socket.readyState === WebSocket.OPEN;
+  $("start-job").disabled = !(open && jobsAvailable);
+  $("say").querySelector("button").disabled = !open;
+}
+
+function cancelRetry() {
+  clearTimeout(retry.timer);
+  clearInterval(retry.ticker);
+  retry.timer = retry.ticker = null;
+}
+
+function scheduleReconnect(room, name, code) {
+  const delay = Math.min(RETRY_FIRST_MS * 2 ** retry.attempt, RETRY_MAX_MS);
+  retry.attempt += 1;
+  const due = Date.now() + delay;
+  const show = () => {
+    const seconds = Math.max(1, Math.ceil((due - Date.now()) / 1000));
+    setStatus("reconnecting", `disconnected (code ${code}), reconnecting in ${seconds}s…`);
+  };
+  show();
+  retry.ticker = setInterval(show, 250);
+  retry.timer = setTimeout(() => { cancelRetry(); connect(room, name); }, delay);
+}
+
 function connect(room, name) {
-  if (socket) socket.close();
+  cancelRetry();
+  if (socket) { const old = socket; socket = null; old.close(); }
+  if (!ROOM_NAME.test(room)) {
+    setStatus("closed", `cannot join "${room}": ${ROOM_RULE}`);
+    updateControls();
+    return;
+  }
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const query = name ? `?name=${encodeURIComponent(name)}` : "";
   const ws = new WebSocket(`${scheme}//${location.host}/ws/chat/${encodeURIComponent(room)}${query}`);
   socket = ws;
   setStatus("connecting", `connecting to ${room}…`);
-  ws.onopen = () => setStatus("connected", `connected to room ${room}`);
+  updateControls();
+  ws.onopen = () => {
+    if (retry.attempt > 0) addLine("system", "", "reconnected");
+    retry.attempt = 0;
+    setStatus("connected", `connected to room ${room}`);
+    updateControls();
+  };
   ws.onclose = (event) => {
-    if (socket === ws) setStatus("closed", `disconnected (code ${event.code})`);
+    if (socket !== ws) return;  // replaced by a newer connection
+    updateControls();
+    scheduleReconnect(room, name, event.code);
   };
   ws.onmessage = (event) => {
     const message = JSON.parse(event.data);
@@ -72,7 +122,8 @@ async function showMode() {
     "none": "no job worker runs (--no-worker): jobs are refused",
   }[info.worker];
   $("mode").textContent = `Channel layer: ${info.layer}; ${worker}.`;
-  $("start-job").disabled = info.worker === "none";
+  jobsAvailable = info.worker !== "none";
+  updateControls();
 }
 
 $("join").addEventListener("submit", (event) => {
