@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
-from fast_channels.demo.layer import LayerUnavailableError, make_layer
+from fast_channels.demo.layer import LayerUnavailableError, make_layer, require_reachable
 from fast_channels.demo.worker import DEFAULT_STEP_DELAY, JOBS_CHANNEL, serve
 
 DEMO_HELP = f"""\
@@ -71,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_worker_process(redis_url: str, step_delay: float, parent: int | None = None) -> int:
+    require_reachable(redis_url)
     asyncio.run(serve(make_layer(redis_url), step_delay, parent))
     return 0
 
@@ -91,7 +92,10 @@ def run_demo(args: argparse.Namespace) -> int:
         mode, spawn = "external", not args.no_worker
     else:
         mode, spawn = ("none" if args.no_worker else "in-process"), False
+    # Both before the server starts: a bad URL or a Redis that is down is one clear line.
     app = create_app(redis_url=args.redis_url, worker=mode, step_delay=args.step_delay)
+    if args.redis_url is not None:
+        require_reachable(args.redis_url)
     worker = _spawn_worker(args.redis_url, args.step_delay) if spawn else None
     # uvicorn re-raises SIGTERM after its graceful shutdown; the default action would kill us
     # before `finally` stops the worker, so SIGTERM becomes an exception here instead.

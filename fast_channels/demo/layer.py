@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 
 from fast_channels.layers import BaseChannelLayer, InMemoryChannelLayer
@@ -36,7 +37,33 @@ def make_layer(redis_url: str | None = None) -> BaseChannelLayer:
             "--redis-url needs fast_channels.layers.redis.RedisChannelLayer, which cannot be "
             f"imported here ({error}); run the demo without --redis-url to use the in-memory layer"
         ) from error
-    layer = layer_class(hosts=[redis_url], prefix=REDIS_PREFIX)
+    try:
+        layer = layer_class(hosts=[redis_url], prefix=REDIS_PREFIX)
+    except (TypeError, ValueError) as error:
+        raise LayerUnavailableError(f"--redis-url {redis_url!r}: {error}") from error
     if not isinstance(layer, BaseChannelLayer):
         raise LayerUnavailableError(f"RedisChannelLayer is not a BaseChannelLayer: {layer!r}")
     return layer
+
+
+def require_reachable(redis_url: str, timeout: float = 3.0) -> None:
+    """Ping Redis once before serving, so that a Redis that is not running is one clear line
+    at start-up, not a server that answers errors. A throw-away layer does it: the one the
+    server uses must make its connections on the server's own event loop."""
+
+    from redis.exceptions import RedisError  # only with --redis-url, as make_layer's import
+
+    async def ping() -> None:
+        layer = make_layer(redis_url)
+        try:
+            await asyncio.wait_for(layer.ping(), timeout)
+        finally:
+            await layer.close()
+
+    try:
+        asyncio.run(ping())
+    except (OSError, TimeoutError, RedisError) as error:
+        raise LayerUnavailableError(
+            f"cannot reach Redis at {redis_url} ({error or type(error).__name__}): start "
+            "redis-server or fix --redis-url; without --redis-url the demo needs no Redis"
+        ) from error

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from fast_channels.demo import cli
+from tests.support.redis_server import free_port
 
 
 def test_demo_help_says_where_the_worker_runs(capsys: pytest.CaptureFixture[str]) -> None:
@@ -62,3 +63,26 @@ def test_python_dash_m_is_the_same_command() -> None:
     assert result.returncode == 0, result.stderr
     assert "usage: fast-channels" in result.stdout
     assert "{demo,worker}" in result.stdout
+
+
+def run_demo_command(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "fast_channels", "demo", "--port", str(free_port()), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_a_bad_redis_url_fails_before_the_server_starts() -> None:
+    result = run_demo_command("--redis-url", "foo://x")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "fast-channels: error: --redis-url 'foo://x': A Redis URL starts with redis://, "
+        "rediss://, unix://, redis+sentinel:// or redis+cluster://; got 'foo://x'"
+    ]
+    assert "worker ready" not in result.stdout + result.stderr
+
+
+def test_a_redis_that_is_not_running_fails_before_the_server_starts() -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    result = run_demo_command("--redis-url", url)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"fast-channels: error: cannot reach Redis at {url}" in result.stderr
+    assert "Uvicorn running" not in result.stdout + result.stderr

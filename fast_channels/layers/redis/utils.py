@@ -89,7 +89,19 @@ def _decode_url(url: str) -> dict[str, Any]:
         host["startup_nodes"] = host.pop("nodes")
         host["cluster"] = True
         return host
-    return {"address": url}
+    return {"address": _checked_url(url)}
+
+
+# What redis-py's from_url accepts; anything else would fail only at the first command.
+_URL_SCHEMES = ("redis", "rediss", "unix")
+_ALL_SCHEMES = "redis://, rediss://, unix://, redis+sentinel:// or redis+cluster://"
+
+
+def _checked_url(url: str) -> str:
+    scheme, separator, _ = url.partition("://")
+    if not separator or scheme.lower() not in _URL_SCHEMES:
+        raise ValueError(f"A Redis URL starts with {_ALL_SCHEMES}; got {url!r}")
+    return url
 
 
 def _multi_host_url(url: str, shape: str) -> dict[str, Any]:
@@ -114,6 +126,8 @@ def _multi_host_url(url: str, shape: str) -> dict[str, Any]:
 
 def _decode_mapping(entry: Mapping[str, Any]) -> dict[str, Any]:
     host = dict(entry)
+    if isinstance(host.get("address"), str):
+        _checked_url(host["address"])
     if "sentinels" in host or "master_name" in host:
         if not host.get("sentinels") or not host.get("master_name"):
             raise ValueError(

@@ -35,6 +35,15 @@ def test_decode_hosts_refuses_a_bare_string_and_odd_entries() -> None:
         decode_hosts([42])  # type: ignore[list-item]
 
 
+@pytest.mark.parametrize(
+    "host", ["foo://x", "localhost:6379", "http://redis:6379", {"address": "tcp://redis:6379"}]
+)
+def test_decode_hosts_refuses_a_url_redis_cannot_open(host: object) -> None:
+    # Refused when the layer is built, not at its first command.
+    with pytest.raises(ValueError, match=r"starts with redis://, rediss://, unix://"):
+        decode_hosts([host])  # type: ignore[list-item]
+
+
 def test_decode_hosts_parses_a_sentinel_dict() -> None:
     (host,) = decode_hosts(
         [
