@@ -158,7 +158,11 @@ class BaseChannelLayer(ABC):
 
     async def receive(self, channel: str) -> dict[str, Any]:
         """Wait for the next message of a channel."""
-        return (await self.receive_delivery(channel)).message
+        delivery = await self.receive_delivery(channel)
+        # Counted here, as consumers count what they take through receive_delivery() and
+        # poll_delivery(): each message is counted once, by whoever takes it from the layer.
+        self.metrics.received(delivery.op, delivery.sent_at)
+        return delivery.message
 
     @abstractmethod
     async def new_channel(self, prefix: str = "specific") -> str:

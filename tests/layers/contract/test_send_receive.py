@@ -196,3 +196,29 @@ async def test_flush_drops_messages_and_groups(make_layer: LayerMaker) -> None:
     await layer.group_send("flushed", {"type": "nobody"})
     await layer.send(channel, {"type": "fresh"})
     assert (await asyncio.wait_for(layer.receive(channel), 2))["type"] == "fresh"
+
+
+async def test_receive_counts_what_it_hands_over(
+    make_layer: LayerMaker, unique: Callable[[str], str]
+) -> None:
+    # layer_messages_received_total is "messages handed to a receiver": a direct receive()
+    # (a worker, sync code) as much as a consumer's.
+    from prometheus_client import REGISTRY
+
+    def count(metric: str, op: str) -> float:
+        labels = {"layer": alias, "op": op}
+        return REGISTRY.get_sample_value(f"fast_channels_layer_messages_{metric}_total", labels)
+
+    layer = await make_layer()
+    alias = unique("counted")
+    layer.bind_alias(alias)
+    channel = await layer.new_channel()
+    group = unique("counted-group")
+    await layer.group_add(group, channel)
+    for index in range(3):
+        await layer.send(channel, {"type": "seq", "n": index})
+    await layer.group_send(group, {"type": "seq", "n": 3})
+    received = [(await asyncio.wait_for(layer.receive(channel), 2))["n"] for _ in range(4)]
+    assert received == [0, 1, 2, 3]
+    assert (count("sent", "send"), count("received", "send")) == (3, 3)
+    assert (count("sent", "group_send"), count("received", "group_send")) == (1, 1)
