@@ -25,6 +25,7 @@ class DrainState:
         self.draining = False
         self.connections: set[Closable] = set()
         self._emptied: asyncio.Event | None = None  # made by drain(), on its own loop
+        self._drained = False  # a drain has finished
 
     def add(self, connection: Closable) -> None:
         self.connections.add(connection)
@@ -38,6 +39,10 @@ class DrainState:
         """Close every connection with 1001 and wait up to `timeout` seconds for them to end.
 
         Returns how many were still open when the time ran out."""
+        if self._drained and not self.connections:
+            # The SIGTERM drain ran, then the server's shutdown asks again: nothing to do, and
+            # one "drained" line per drain.
+            return 0
         self.draining = True
         started = time.monotonic()
         count = len(self.connections)
@@ -59,6 +64,7 @@ class DrainState:
             left_open=left,
             seconds=round(time.monotonic() - started, 3),
         )
+        self._drained = True
         return left
 
     @staticmethod
@@ -72,6 +78,7 @@ class DrainState:
     def reset(self) -> None:
         """Back to accepting (tests; a process that drained normally exits)."""
         self.draining = False
+        self._drained = False
 
 
 drain_state = DrainState()

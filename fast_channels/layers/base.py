@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import functools
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
@@ -47,14 +48,25 @@ class BaseChannelLayer(ABC):
         self.channel_capacity = self._compile_capacities(channel_capacity or {})
         self._capacity_cache: dict[str, int] = {}
         self.alias = type(self).__name__
-        self.metrics = LayerInstruments(self.alias)
+
+    @functools.cached_property
+    def metrics(self) -> LayerInstruments:
+        # Made at first use, then a plain instance attribute (no cost per access): a layer
+        # registered before it is used never makes zero-valued series under its class name,
+        # which multiprocess mode could not remove.
+        return LayerInstruments(self.alias)
 
     def bind_alias(self, alias: str) -> None:
         """Called by the registry: the alias becomes the `layer` label of this layer's metrics."""
-        if alias != self.alias:
-            self.metrics.forget()
+        made: LayerInstruments | None = self.__dict__.get("metrics")
+        if made is not None and made.alias != alias:
+            made.forget()
+            del self.__dict__["metrics"]
         self.alias = alias
-        self.metrics = LayerInstruments(alias)
+        if "metrics" not in self.__dict__:
+            # Made now: its series exist at zero from registration on, so rate() and
+            # increase() see the first increment.
+            self.metrics = LayerInstruments(alias)
 
     # -- options ---------------------------------------------------------------------------
 

@@ -28,7 +28,8 @@ class CheckedLayer(Protocol):
     """What the endpoints need of a channel layer (kept structural: observability imports
     nothing else of ours)."""
 
-    metrics: Any
+    @property
+    def metrics(self) -> Any: ...
 
     async def ping(self) -> None: ...
 

@@ -110,7 +110,8 @@ class LayerInstruments:
     def forget(self) -> None:
         """Remove this alias's series (a layer renamed by the registry must not linger under
         its old name)."""
-        if not ENABLED:
+        if not ENABLED or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # Multiprocess mode cannot remove a series (prometheus_client warns and keeps it).
             return
         for metric, labels in self._made:
             # Already gone, e.g. removed by another instance with the same default alias.

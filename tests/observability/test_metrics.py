@@ -141,6 +141,7 @@ async def test_handler_duration_and_frame_counters(memory_layer: InMemoryChannel
 
 def test_registering_renames_the_series_and_leaves_no_phantom_layer() -> None:
     layer = InMemoryChannelLayer()
+    assert layer.metrics.alias == "InMemoryChannelLayer"  # used before it is registered
     assert (
         REGISTRY.get_sample_value(
             "fast_channels_layer_channel_full_total",

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from contextlib import AsyncExitStack
 from pathlib import Path
 
 import httpx
 import websockets
 
-from tests.support.uvicorn_server import uvicorn_server
+from tests.support.redis_server import RedisServer, free_port
+from tests.support.uvicorn_server import stop, uvicorn_server, wait_for_port
 
 
 def gauge(text: str, name: str) -> float:
@@ -40,3 +46,42 @@ async def test_metrics_sum_over_two_workers(tmp_path: Path) -> None:
                     assert gauge(text, name) == len(pids)
                     members = 'fast_channels_layer_group_members{layer="default"}'
                     assert gauge(text, members) == len(pids)
+
+
+def test_workers_under_multiprocess_mode_start_and_drain_cleanly(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """The chart's set-up (app.workers > 1): the demo app on the Redis layer, 2 workers."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        "FAST_CHANNELS_REDIS_URL": redis_server.url,
+        "FAST_CHANNELS_DRAIN_TIMEOUT": "2",
+    }
+    command = [
+        sys.executable, "-m", "uvicorn", "fast_channels.demo.app:create_app", "--factory",
+        "--workers", "2", "--host", "127.0.0.1", "--port", str(port),
+    ]  # fmt: skip
+    with (tmp_path / "server.log").open("w+b") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_for_port(port, process=process)
+            text = ""
+            for _ in range(100):  # until both workers are up and registered their layer
+                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+                if len(list(tmp_path.glob("counter_*.db"))) >= 2 and 'layer="default"' in text:
+                    break
+                time.sleep(0.1)
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+        finally:
+            stop(process)
+        log.seek(0)
+        output = log.read().decode(errors="replace")
+    assert 'layer="default"' in text
+    # Zero-valued series of the class name beside the alias's: made before registration.
+    assert 'layer="RedisChannelLayer"' not in text
+    assert "Warning" not in output, output  # "Removal of labels ... multi-process mode"
+    drained = [line for line in output.splitlines() if " drained " in line]
+    assert len(drained) == 2, output  # one per worker and SIGTERM, not two
