@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
+from fast_channels import __version__
 from fast_channels.demo.layer import LayerUnavailableError, make_layer, require_reachable
 from fast_channels.demo.worker import DEFAULT_STEP_DELAY, JOBS_CHANNEL, serve
 
@@ -28,7 +29,7 @@ Run the job worker as its own process: it takes job requests from the {JOBS_CHAN
 channel and streams {{"type": "job.progress", "percent": n}} to the requesting socket.
 It needs the Redis layer: an in-memory layer cannot be shared between processes."""
 
-_COMMANDS = ("demo", "worker")
+_TOP_LEVEL_OPTIONS = ("-h", "--help", "--version")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fast-channels",
         description="The fast_channels demo. Without a command, `demo` runs.",
     )
+    parser.add_argument("--version", action="version", version=f"fast-channels {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="{demo,worker}")
     fmt = argparse.RawDescriptionHelpFormatter
     demo = commands.add_parser("demo", help="serve the chat demo", description=DEMO_HELP,
@@ -57,8 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    # `demo` is the default command, also when only its options are given (`--port 9000`).
-    if not args_list or (args_list[0] not in _COMMANDS and args_list[0] not in ("-h", "--help")):
+    # `demo` is the default command, also when only its options are given (`--port 9000`);
+    # any other word is left to argparse, which names the commands there are.
+    first = args_list[0] if args_list else None
+    if first is None or (first.startswith("-") and first not in _TOP_LEVEL_OPTIONS):
         args_list.insert(0, "demo")
     parser = build_parser()
     args = parser.parse_args(args_list)

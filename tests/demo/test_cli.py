@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+import fast_channels
 from fast_channels.demo import cli
 from tests.support.redis_server import free_port
 
@@ -86,3 +87,18 @@ def test_a_redis_that_is_not_running_fails_before_the_server_starts() -> None:
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"fast-channels: error: cannot reach Redis at {url}" in result.stderr
     assert "Uvicorn running" not in result.stdout + result.stderr
+
+
+def test_version_is_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == f"fast-channels {fast_channels.__version__}\n"
+
+
+def test_an_unknown_command_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["serve"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'serve' (choose from 'demo', 'worker')" in err
