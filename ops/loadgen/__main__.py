@@ -21,26 +21,40 @@ def _json_object(text: str) -> dict[str, Any]:
     return value
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m ops.loadgen",
         description="N WebSocket clients in M rooms send at a total rate for a duration; every "
         "member measures client-to-client delivery latency. Stops by itself.",
+        formatter_class=_DefaultsFormatter,
     )
     p.add_argument("--url", required=True, help="ws(s)://host[:port], or a full URL with {room}")
-    p.add_argument("--clients", type=int, default=10, help="sockets to open (default 10)")
+    p.add_argument("--clients", type=int, default=10, help="sockets to open")
     p.add_argument("--rooms", type=int, default=1, help="rooms the clients spread over")
     p.add_argument("--rate", type=float, default=10.0, help="messages/s, all clients together")
     p.add_argument("--duration", type=float, default=10.0, help="seconds of sending")
-    p.add_argument("--path", default="/ws/chat/{room}", help="path template (default %(default)s)")
+    p.add_argument(
+        "--path",
+        default="/ws/chat/{room}",
+        help="path template, appended to a --url without {room}",
+    )
     p.add_argument("--key", default="message", help="payload key sent and read back")
     p.add_argument(
         "--frame", type=_json_object, default=DEMO_FRAME,
-        help="other fields of every frame, a JSON object (default %(default)s: the demo's chat)",
+        help="other fields of every frame, a JSON object; the default is the demo's chat",
     )  # fmt: skip
     p.add_argument("--room-prefix", default="loadgen", help="rooms are PREFIX-0 .. PREFIX-(M-1)")
     p.add_argument("--drain", type=float, default=2.0, help="seconds to wait for late deliveries")
-    p.add_argument("--connect-timeout", type=float, default=10.0)
+    p.add_argument("--connect-timeout", type=float, default=10.0, help="seconds per connection")
     p.add_argument("--json", type=Path, help="also write the report as JSON to this file")
     p.add_argument("--quiet", action="store_true", help="no progress line on stderr")
     return p

@@ -83,8 +83,8 @@ class LoadRun:
                 url = self.config.room_url(self.config.room(client))
                 try:
                     ws = await connect(url, open_timeout=self.config.connect_timeout)
-                except (OSError, TimeoutError, WebSocketException):
-                    self.stats.connect_errors += 1
+                except (OSError, TimeoutError, WebSocketException) as error:
+                    self.stats.connect_failed(f"{type(error).__name__}: {error}")
                     return client, None
                 self.stats.connected += 1
                 self.members[self.config.room(client)] += 1
@@ -144,6 +144,8 @@ class LoadRun:
             return
         tag = content.get(self.config.key) if isinstance(content, dict) else None
         if not isinstance(tag, str) or not tag.startswith(f"{MARK}:{self.run_id}:"):
+            if isinstance(content, dict) and "error" in content:  # the server refused a frame
+                self.stats.error_reply(str(content["error"]))
             return
         _, _, sender, seq, sent_ns = tag.split(":")
         key = (int(sender), int(seq), receiver)
@@ -198,6 +200,9 @@ class LoadRun:
             received=s.received,
             lost=max(0, s.expected - s.received),
             duplicates=s.duplicates,
+            error_replies=s.error_replies,
+            connect_failures=s.connect_failures,
+            error_samples=s.error_samples,
             latency_s=latency_summary(s.latencies),
         )
 

@@ -26,8 +26,20 @@ class Stats:
     expected: int = 0
     received: int = 0
     duplicates: int = 0
+    error_replies: int = 0
+    # The first few distinct reasons, to show with the counts (a wrong --frame, a refused port).
+    connect_failures: list[str] = field(default_factory=list)
+    error_samples: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
     window: list[float] = field(default_factory=list)
+
+    def connect_failed(self, reason: str) -> None:
+        self.connect_errors += 1
+        _keep_sample(self.connect_failures, reason)
+
+    def error_reply(self, error: str) -> None:
+        self.error_replies += 1
+        _keep_sample(self.error_samples, error)
 
     def delivered(self, latency: float) -> None:
         self.received += 1
@@ -55,6 +67,9 @@ class Report:
     received: int
     lost: int
     duplicates: int
+    error_replies: int
+    connect_failures: list[str]
+    error_samples: list[str]
     latency_s: dict[str, float]
 
     def as_dict(self) -> dict[str, Any]:
@@ -73,8 +88,23 @@ class Report:
                 f" {self.lost} lost, {self.duplicates} duplicates",
                 f"latency    p50 {ms['p50']:.2f} ms  p90 {ms['p90']:.2f} ms"
                 f"  p99 {ms['p99']:.2f} ms  max {ms['max']:.2f} ms",
+                *(f"failed     {reason}" for reason in self.connect_failures),
+                *(
+                    [f"errors     {self.error_replies} error replies from the server, e.g.:"]
+                    if self.error_replies
+                    else []
+                ),
+                *(f"           {sample}" for sample in self.error_samples),
             ]
         )
+
+
+MAX_SAMPLES = 3
+
+
+def _keep_sample(samples: list[str], sample: str) -> None:
+    if len(samples) < MAX_SAMPLES and sample not in samples:
+        samples.append(sample)
 
 
 def latency_summary(latencies: list[float]) -> dict[str, float]:

@@ -1,6 +1,7 @@
 """A tiny room broadcast app for the load generator tests: every JSON frame a socket sends goes
 to every socket of its room (the sender too) as {"type": "chat.message", **frame}.
-/mute/{room} swallows frames, to show losses."""
+/mute/{room} swallows frames, to show losses; /refuse/{room} answers each with an error reply,
+as the demo answers a frame with an unknown action."""
 
 from __future__ import annotations
 
@@ -43,10 +44,22 @@ async def mute(websocket: WebSocket) -> None:
         pass
 
 
+async def refuse(websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        while True:
+            frame = await websocket.receive_json()
+            action = frame.get("action")
+            await websocket.send_json({"type": "error", "error": f"unknown action {action!r}"})
+    except WebSocketDisconnect:
+        pass
+
+
 app = Starlette(
     routes=[
         WebSocketRoute("/ws/chat/{room}", chat),
         WebSocketRoute("/rooms/{room}/socket", chat),
         WebSocketRoute("/mute/{room}", mute),
+        WebSocketRoute("/refuse/{room}", refuse),
     ]
 )

@@ -95,7 +95,34 @@ def test_unreachable_url_fails_fast() -> None:
     assert result.returncode == 1
     assert "0/3 connected" in result.stdout
     assert "(3 failed" in result.stdout
+    # The reason, once: the same refusal three times is one line.
+    failed = [line for line in result.stdout.splitlines() if line.startswith("failed ")]
+    assert len(failed) == 1, result.stdout
+    assert "ConnectionRefusedError" in failed[0], result.stdout
     assert time.monotonic() - started < 20
+
+
+def test_error_replies_are_shown_with_the_losses(ws_url: str) -> None:
+    result = loadgen(
+        "--url", ws_url + "/refuse/{room}", "--frame", '{"action": "chatt"}', "--clients", "2",
+        "--rate", "20", "--duration", "0.5", "--drain", "0.2", "--quiet",
+    )  # fmt: skip
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    sent = int(dict(line.split(None, 1) for line in lines)["sent"].split()[0])
+    assert f"errors     {sent} error replies from the server, e.g.:" in lines, result.stdout
+    assert "           unknown action 'chatt'" in lines, result.stdout
+
+
+def test_help_shows_the_defaults() -> None:
+    text = " ".join(loadgen("--help").stdout.split())
+    for expected in (
+        "sockets to open (default: 10)",
+        "messages/s, all clients together (default: 10.0)",
+        "seconds of sending (default: 10.0)",
+        "(default: /ws/chat/{room})",
+    ):
+        assert expected in text
 
 
 def test_rejects_non_websocket_url() -> None:
