@@ -49,6 +49,23 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             "tls": {"existingSecret": "redis-ca", "caKey": "ca.pem"},
         },
     },
+    # Issue 21: a client certificate mounted for Redis mTLS, a NetworkPolicy with the dev Redis.
+    "network-policy-extras": {
+        "networkPolicy": {
+            "enabled": True,
+            "ingressFrom": [
+                {"namespaceSelector": {"matchLabels": {"name": "ingress-nginx"}}},
+                {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}},
+            ],
+        },
+        "app": {
+            "extraVolumes": [{"name": "redis-client", "secret": {"secretName": "redis-client"}}],
+            "extraVolumeMounts": [
+                {"name": "redis-client", "mountPath": "/etc/redis-client", "readOnly": True}
+            ],
+            "extraEnv": [{"name": "REDIS_CLIENT_CERT", "value": "/etc/redis-client/tls.crt"}],
+        },
+    },
 }
 
 

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 import fast_channels
+from ops.chart import set_values
 from tests.deploy.chart import CHART_DIR, render
 
 ROOT = CHART_DIR.parents[1]
@@ -34,24 +35,9 @@ def shell_commands(readme: Path) -> list[list[str]]:
     return commands
 
 
-def scalar(text: str) -> Any:
-    return {"true": True, "false": False}.get(text, int(text) if text.isdigit() else text)
-
-
-def set_values(argv: list[str]) -> dict[str, Any]:
-    """The values of `--set a.b=c,d=e` arguments, nested as Helm nests them."""
-    values: dict[str, Any] = {}
-    for flag, arg in itertools.pairwise(argv):
-        if flag != "--set":
-            continue
-        for item in arg.split(","):
-            path, _, value = item.partition("=")
-            *parents, leaf = path.split(".")
-            node = values
-            for key in parents:
-                node = node.setdefault(key, {})
-            node[leaf] = scalar(value)
-    return values
+def helm_set_values(argv: list[str]) -> dict[str, Any]:
+    """The values of a helm command's `--set` arguments."""
+    return set_values([arg for flag, arg in itertools.pairwise(argv) if flag == "--set"])
 
 
 def pushed_image(commands: list[list[str]]) -> str:
@@ -70,7 +56,7 @@ def test_documented_helm_installs_render_the_pushed_image(chart: helm.Chart, rea
     assert installs, f"{readme} has no helm install"
     for argv in installs:
         release = argv[2]
-        manifests = render(chart, set_values(argv), release, "default")
+        manifests = render(chart, helm_set_values(argv), release, "default")
         app = manifests.one("Deployment", f"{release}-fast-channels")
         assert app["spec"]["template"]["spec"]["containers"][0]["image"] == image, shlex.join(argv)
 

@@ -76,10 +76,12 @@ def test_every_object_in_the_schema_closes_its_keys() -> None:
                 walk(child, f"{path}/{index}")
 
     walk(schema, "")
-    # EnvVar, topology spread and rule group items pass through to Kubernetes/Prometheus objects
-    # whose other fields are theirs to check.
+    # EnvVar, Volume, VolumeMount, topology spread and rule group items pass through to
+    # Kubernetes/Prometheus objects whose other fields are theirs to check.
     assert open_objects == [
         "/properties/app/properties/extraEnv/items",
+        "/properties/app/properties/extraVolumes/items",
+        "/properties/app/properties/extraVolumeMounts/items",
         "/properties/topologySpreadConstraints/items",
         "/properties/prometheusRule/properties/additionalGroups/items",
     ]

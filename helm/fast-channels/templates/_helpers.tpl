@@ -102,6 +102,9 @@ app.kubernetes.io/component: redis
 {{- fail (printf "terminationGracePeriodSeconds (%d) must be greater than drain.preStopSleepSeconds (%d) + drain.timeoutSeconds (%d) = %d, or the kubelet kills pods before they drain" (int .Values.terminationGracePeriodSeconds) (int $drain.preStopSleepSeconds) (int $drain.timeoutSeconds) (int $needed)) }}
 {{- end }}
 {{- $redis := .Values.redis }}
+{{- if regexMatch "^[^:/]+://[^/@]*:[^/@]*@" $redis.url }}
+{{- fail "redis.url holds a password, which would be stored in a ConfigMap in plain text: remove it from the URL (keep the user name, if any), put it in a Secret (kubectl create secret generic redis-credentials --from-literal=redis-password=...) and set redis.auth.existingSecret=redis-credentials" }}
+{{- end }}
 {{- if and (eq $redis.mode "url") (not $redis.url) (not .Values.devRedis.enabled) }}
 {{- fail "redis.url is empty and devRedis.enabled is false: set redis.url (redis:// or rediss://), or redis.mode=sentinel with redis.sentinel.addresses" }}
 {{- end }}
