@@ -142,6 +142,22 @@ def fetch(
                     )
 
 
+def _mark_events(ax: Any, times: Sequence[float], span: float, *, numbered: bool) -> None:
+    """A dotted line per event; on the top row, its number, stepped down when events are so
+    close in time that the numbers would touch."""
+    close = span / 40  # about a number's width on a 15-inch-wide, 3-column figure
+    last, step = -math.inf, 0
+    for number, at in enumerate(times, 1):
+        ax.axvline(at, color="grey", linestyle=":", linewidth=0.9)
+        if not numbered:
+            continue
+        step = step + 1 if at - last < close else 0
+        last = at
+        ax.annotate(str(number), (at, 1.0), xycoords=("data", "axes fraction"),
+                    xytext=(2, -2 - 8 * step), textcoords="offset points", fontsize=7,
+                    va="top", color="dimgrey")  # fmt: skip
+
+
 def render(
     panels: list[Panel],
     out: Path,
@@ -171,12 +187,8 @@ def render(
             ax.plot(times, values, linewidth=1.2, marker=marker, label=series.legend)
         for threshold in panel.thresholds:
             ax.axhline(threshold * scale, color="red", linestyle="--", linewidth=0.9)
-        for at, text in events:
-            ax.axvline(at / per, color="grey", linestyle=":", linewidth=0.9)
-            if ax in axes[0]:
-                ax.annotate(text, (at / per, 1.0), xycoords=("data", "axes fraction"),
-                            xytext=(2, -2), textcoords="offset points", fontsize=6,
-                            va="top", rotation=90, color="dimgrey")  # fmt: skip
+        times = [at / per for at, _ in events]
+        _mark_events(ax, times, minutes * 60 / per, numbered=ax in axes[0])
         ax.set_title(panel.title, fontsize=10)
         ax.set_ylabel(label, fontsize=8)
         ax.set_xlim(-minutes * 60 / per, 0)
@@ -193,6 +205,13 @@ def render(
         ax.set_xlabel(f"{unit} before now", fontsize=8)
     figure.suptitle(title, fontsize=13)
     figure.tight_layout()
+    if events:
+        # Events close in time would overlap as labels on the chart: the chart carries their
+        # numbers, this line what they mean.
+        key = "    ".join(f"{n}: {text}" for n, (_, text) in enumerate(events, 1))
+        figure.subplots_adjust(top=figure.subplotpars.top - 0.02)
+        figure.text(0.5, figure.subplotpars.top + 0.035, f"events  {key}", ha="center",
+                    fontsize=8, color="dimgrey")  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out, dpi=80)
     plt.close(figure)
