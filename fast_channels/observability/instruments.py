@@ -67,8 +67,9 @@ OPS = ("send", "group_send")
 DROP_REASONS = ("expired", "channel_full", "undecodable", "released", "unknown_channel")
 REDIS_OPS = (
     "send", "group_send", "group_add", "group_discard", "group_refresh", "receive",
-    "subscribe", "flush", "backlog",
+    "subscribe", "flush", "backlog", "heartbeat",
 )  # fmt: skip
+REAP_REASONS = ("process_dead",)
 RECONNECT_OPS = ("receive", "subscribe")
 SUBSCRIBER_DISCONNECT_REASONS = ("closed_by_redis", "connection_lost")
 
@@ -93,6 +94,7 @@ class LayerInstruments:
             reason: self._child(m.layer_subscriber_disconnects, reason)
             for reason in SUBSCRIBER_DISCONNECT_REASONS
         }
+        self._reaped = {r: self._child(m.layer_group_members_reaped, r) for r in REAP_REASONS}
         self.fanout = self._child(m.layer_group_send_fanout)
         self.groups = self._child(m.layer_groups)
         self.group_members = self._child(m.layer_group_members)
@@ -137,6 +139,9 @@ class LayerInstruments:
         if child is None:
             child = self._dropped[reason] = self._child(m.layer_messages_dropped, reason)
         child.inc(count)
+
+    def reaped(self, reason: str, count: int) -> None:
+        self._reaped[reason].inc(count)
 
     def redis_error(self, op: str) -> None:
         child = self._redis_errors.get(op)

@@ -110,6 +110,12 @@ layer_messages_dropped = Counter(
     "Messages dropped, by reason (expired, channel_full, undecodable, released).",
     ["layer", "reason"],
 )
+layer_group_members_reaped = Counter(
+    PREFIX + "layer_group_members_reaped",
+    "Group memberships removed by the layer, by reason (process_dead: its process stopped "
+    "renewing its lease).",
+    ["layer", "reason"],
+)
 layer_redis_errors = Counter(
     PREFIX + "layer_redis_errors",
     "Redis calls that failed, by operation.",

@@ -37,6 +37,8 @@ Call = tuple[str, list[str], list[Any]]  # EVALSHA sha, keys, args
 
 
 class RedisClusterChannelLayer(RedisChannelLayer):
+    prefix_wide_keys = False  # no expiry index, no leases: keys expire by TTL
+
     # -- keys: one hash tag per process, plain channel and group ---------------------------
 
     def process_keys(self, process: str) -> tuple[str, str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from redis.exceptions import RedisError
 
@@ -25,16 +25,35 @@ from fast_channels.layers.redis.receiver import ProcessReceiver
 from fast_channels.layers.redis.scripts import Scripts
 from fast_channels.observability.tracing import producer_span
 
+SWEEP_KEYS = 20  # data keys one SWEEP looks at (up to 1000 frames each): bounded work per call
+SWEEPS_PER_BEAT = 10
+
 
 class RedisChannelLayer(RedisLayerBase):
     cluster_variant = "RedisClusterChannelLayer"
+    # Whether keys spanning the whole prefix (the expiry index, the leases) may be written: not
+    # on a Redis Cluster, where a script touches one slot.
+    prefix_wide_keys: ClassVar[bool] = True
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, process_lease: float = 30.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if isinstance(process_lease, bool) or not isinstance(process_lease, int | float):
+            raise TypeError(f"process_lease must be a number of seconds, got {process_lease!r}")
+        if not process_lease > 0:
+            raise ValueError(f"process_lease must be above 0 seconds, got {process_lease!r}")
         self.scripts = Scripts()
         self._receiver = ProcessReceiver(self)
-        self._ttl = math.ceil(self.expiry) + 1  # a key outlives its newest frame by 1 s at most
+        self.process_lease = float(process_lease)
+        self.heartbeat_interval = self.process_lease / 6
         self._group_ttl = math.ceil(self.group_expiry)
+        self._ttl = math.ceil(self.expiry) + 1  # a key outlives its newest frame by 1 s at most
+        self.index_key, self.leases_key = f"{self.prefix}:exp", f"{self.prefix}:leases"
+        self._index: list[str] = []
+        if self.prefix_wide_keys:
+            # Frames nobody reads are counted by a sweep (sweep()), not deleted unseen by Redis:
+            # the TTL is only a backstop for a prefix no receive loop runs on for group_expiry.
+            self._ttl += self._group_ttl
+            self._index = [self.index_key]
 
     # -- keys ------------------------------------------------------------------------------
 
@@ -65,12 +84,12 @@ class RedisChannelLayer(RedisLayerBase):
                 frame = make_frame(expires_at, "", payload)
                 args = [capacity, frame, sent_at, self._ttl]
                 accepted, pruned = await self.scripts.send_list(
-                    client, [self.list_key(channel)], args
+                    client, [self.list_key(channel), *self._index], args
                 )
             else:
                 frame = make_frame(expires_at, channel, payload)
                 args = [channel, capacity, frame, sent_at, self._ttl]
-                keys = list(self.process_keys(process))
+                keys = [*self.process_keys(process), *self._index]
                 accepted, pruned = await self.scripts.send_local(client, keys, args)
         except RedisError as exc:
             self._count_error("send", exc)
@@ -179,7 +198,7 @@ class RedisChannelLayer(RedisLayerBase):
             payload,
             self._ttl,
         ]
-        keys = self.group_keys(group)
+        keys = [*self.group_keys(group), self.index_key, self.leases_key]
         if self.shards.size == 1:
             results: list[Any] = [await self._group_send_shard(0, keys, args)]
         else:
@@ -198,13 +217,17 @@ class RedisChannelLayer(RedisLayerBase):
             raise
 
     def _count_group_send(self, results: list[Any]) -> None:
-        delivered = full = pruned = 0
+        delivered = full = pruned = reaped = 0
         error: BaseException | None = None
         for result in results:
             if isinstance(result, BaseException):
                 error = error or result
                 continue
             delivered, full, pruned = delivered + result[0], full + result[1], pruned + result[2]
+            if len(result) > 3:
+                reaped += result[3]
+        if reaped:
+            self.metrics.reaped("process_dead", reaped)
         if pruned:
             self.metrics.dropped("expired", pruned)
         if full:
@@ -237,6 +260,32 @@ class RedisChannelLayer(RedisLayerBase):
                 pipe.expire(group_key, self._group_ttl)
         if len(pipe):
             await pipe.execute()
+
+    # -- liveness: leases and the sweep ----------------------------------------------------
+
+    async def heartbeat(self) -> None:
+        """Renew this process's lease (group_send reaps the members of a process whose lease
+        ended), then sweep what nobody read. Run by the receive loops every heartbeat_interval."""
+        if not self.prefix_wide_keys:
+            return
+        client = self.shards.client(self.shards.index(self.process_id))
+        args = [self.process_id, self.process_lease, self._group_ttl]
+        if await self.scripts.heartbeat(client, [self.leases_key], args):
+            # No lease (first beat, or Redis lost its data) or an ended one (we stalled past it
+            # and may have been reaped as dead): write our memberships again now.
+            await self.refresh_memberships()
+        for shard in self.shards.clients():
+            await self._sweep(shard)
+
+    async def _sweep(self, client: Any) -> None:
+        keys = [self.index_key, self.leases_key]
+        for _ in range(SWEEPS_PER_BEAT):
+            args = [self.prefix, time.time(), SWEEP_KEYS, self.group_expiry]
+            dropped, more = await self.scripts.sweep(client, keys, args)
+            if dropped:
+                self.metrics.dropped("expired", dropped)
+            if not more:
+                return
 
     # -- lifecycle -------------------------------------------------------------------------
 
