@@ -127,3 +127,37 @@ async def test_a_killed_process_is_reaped_within_its_lease(redis_server: RedisSe
         sweeping.cancel()
         await layer.flush()
         await layer.close()
+
+
+async def test_a_stalled_process_reaped_as_dead_rejoins_its_groups(
+    redis_server: RedisServer,
+) -> None:
+    prefix = f"stall-{uuid.uuid4().hex[:8]}"
+    layer = RedisChannelLayer(hosts=[redis_server.url], prefix=prefix, **OPTIONS)
+    layer.bind_alias(f"stall-{uuid.uuid4().hex[:8]}")
+    member = await spawn_member(redis_server.url, prefix)
+    sender = Sender(layer)
+    group_key = f"{prefix}:g:room"
+    try:
+        member.send_signal(signal.SIGSTOP)  # its event loop stops, as in a long stall
+        await until_reaped(sender)
+        assert await layer.shards.client(0).zcard(group_key) == 0
+        member.send_signal(signal.SIGCONT)
+        deadline = time.monotonic() + LEASE
+        while await layer.shards.client(0).zcard(group_key) < 100:
+            assert time.monotonic() < deadline, "the process did not rejoin after its stall"
+            await asyncio.sleep(0.05)
+        sent = sender.count("layer_messages_sent_total", op="group_send")
+        await sender.ping()
+        assert sender.count("layer_messages_sent_total", op="group_send") == sent + 100
+        await layer.group_send("room", {"type": "stop"})
+        result = await report(member)
+        # Every delivery accepted for it arrived or was counted: none lost silently.
+        assert result["pings"] + result["expired"] == sent + 100
+    finally:
+        if member.returncode is None:
+            member.send_signal(signal.SIGCONT)
+            member.kill()
+            await member.wait()
+        await layer.flush()
+        await layer.close()

@@ -39,7 +39,7 @@ class RedisChannelLayer(RedisLayerBase):
         super().__init__(*args, **kwargs)
         if isinstance(process_lease, bool) or not isinstance(process_lease, int | float):
             raise TypeError(f"process_lease must be a number of seconds, got {process_lease!r}")
-        if not process_lease > 0:
+        if not 0 < process_lease < math.inf:
             raise ValueError(f"process_lease must be above 0 seconds, got {process_lease!r}")
         self.scripts = Scripts()
         self._receiver = ProcessReceiver(self)
