@@ -105,19 +105,19 @@ local function prune_queue(queue, counts_key, now)
   return dropped
 end
 
--- Note the newest expiry of a data key in the expiry index (nil: no index, on a cluster), so
--- that SWEEP finds and counts frames nobody reads instead of Redis deleting them unseen.
--- (ZSCORE first, not ZADD GT: that needs Redis 6.2.)
-local function index_expiry(index, key, expires)
-  if not index then return end
-  local noted = redis.call('ZSCORE', index, key)
-  if not noted or tonumber(noted) < expires then redis.call('ZADD', index, expires, key) end
+-- The expiry index (nil on a cluster) holds, for every non-empty data key, a score no later
+-- than the expiry of its head frame, so SWEEP finds and counts frames nobody reads instead of
+-- Redis deleting them unseen. Pops and prunes only move the head later, so the score needs
+-- writing only when a push makes a key non-empty (`length` 1): a queue a live receiver keeps
+-- up with costs one ZADD a burst, a backlog none.
+local function index_new(index, key, length, expires)
+  if index and length == 1 then redis.call('ZADD', index, expires, key) end
 end
 
 -- Write one frame for the channels of `channels` under capacity into a process queue.
 -- caps: channel -> capacity (absent: default_cap). Returns delivered, full, pruned.
 local function deliver(queue, counts_key, channels, caps, default_cap, now, head, payload, ttl,
-                       index)
+                       index, now_expires)
   local pruned = prune_queue(queue, counts_key, now)
   local pending = call_chunked('HMGET', counts_key, channels)
   local targets, updates, full = {}, {}, 0
@@ -132,11 +132,12 @@ local function deliver(queue, counts_key, channels, caps, default_cap, now, head
     end
   end
   if #targets > 0 then
-    redis.call('RPUSH', queue, head .. table.concat(targets, ' ') .. '\\n' .. payload)
+    local frame = head .. table.concat(targets, ' ') .. '\\n' .. payload
+    local length = redis.call('RPUSH', queue, frame)
     hset_many(counts_key, updates)
     redis.call('EXPIRE', queue, ttl)
     redis.call('EXPIRE', counts_key, ttl)
-    index_expiry(index, queue, tonumber(string.sub(head, 1, -2)))
+    index_new(index, queue, length, now_expires)
   end
   return #targets, full, pruned
 end
@@ -149,9 +150,12 @@ end
 
 -- Whether the process has a lease that ended. No lease at all (a process from before leases,
 -- or a Redis restarted empty that its heartbeat has not reached yet) is not a death.
+local clock  -- Redis time, read once per script call
 local function lease_ended(leases, process)
   local lease = leases and redis.call('ZSCORE', leases, process)
-  return lease and tonumber(lease) < redis_now()
+  if not lease then return false end
+  clock = clock or redis_now()
+  return tonumber(lease) < clock
 end
 
 local function prune_list(key, now)
@@ -172,11 +176,11 @@ SEND_LOCAL = """
 local pruned = prune_queue(KEYS[1], KEYS[2], tonumber(ARGV[4]))
 local pending = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or 0)
 if pending >= tonumber(ARGV[2]) then return {0, pruned} end
-redis.call('RPUSH', KEYS[1], ARGV[3])
+local length = redis.call('RPUSH', KEYS[1], ARGV[3])
 redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
-index_expiry(KEYS[3], KEYS[1], (parse(ARGV[3])))
+if length == 1 then index_new(KEYS[3], KEYS[1], length, (parse(ARGV[3]))) end
 return {1, pruned}
 """
 
@@ -184,9 +188,9 @@ return {1, pruned}
 SEND_LIST = """
 local pruned = prune_list(KEYS[1], tonumber(ARGV[3]))
 if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[1]) then return {0, pruned} end
-redis.call('RPUSH', KEYS[1], ARGV[2])
+local length = redis.call('RPUSH', KEYS[1], ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
-index_expiry(KEYS[2], KEYS[1], (parse(ARGV[2])))
+if length == 1 then index_new(KEYS[2], KEYS[1], length, (parse(ARGV[2]))) end
 return {1, pruned}
 """
 
@@ -228,7 +232,7 @@ return {left, items}
 GROUP_SEND = """
 local group, caps_key, index = KEYS[1], KEYS[2], KEYS[3]
 local prefix, now = ARGV[1], tonumber(ARGV[2])
-local head, default_cap = ARGV[3] .. '\\n', tonumber(ARGV[4])
+local head, default_cap, expires = ARGV[3] .. '\\n', tonumber(ARGV[4]), tonumber(ARGV[3])
 local payload, ttl = ARGV[6], ARGV[7]
 local lapsed = redis.call('ZRANGEBYSCORE', group, '-inf', '(' .. (now - tonumber(ARGV[5])))
 if #lapsed > 0 then
@@ -267,9 +271,9 @@ for _, member in ipairs(members) do
     local key = prefix .. ':ch:' .. member
     pruned = pruned + prune_list(key, now)
     if redis.call('LLEN', key) < (caps[member] or default_cap) then
-      redis.call('RPUSH', key, head .. '\\n' .. payload)
+      local length = redis.call('RPUSH', key, head .. '\\n' .. payload)
       redis.call('EXPIRE', key, ttl)
-      index_expiry(index, key, tonumber(ARGV[3]))
+      index_new(index, key, length, expires)
       delivered = delivered + 1
     else
       full = full + 1
@@ -289,7 +293,7 @@ for _, process in ipairs(order) do
   else
     local queue, counts_key = prefix .. ':q:' .. process, prefix .. ':n:' .. process
     local d, f, p = deliver(
-      queue, counts_key, channels, caps, default_cap, now, head, payload, ttl, index)
+      queue, counts_key, channels, caps, default_cap, now, head, payload, ttl, index, expires)
     delivered, full, pruned = delivered + d, full + f, pruned + p
   end
 end
@@ -321,7 +325,7 @@ for i = 6, #ARGV, 2 do
   if cap > 0 then caps[ARGV[i]] = cap end
 end
 local d, f, p = deliver(KEYS[1], KEYS[2], channels, caps, tonumber(ARGV[3]),
-  tonumber(ARGV[1]), ARGV[2] .. '\\n', ARGV[4], ARGV[5], KEYS[3])
+  tonumber(ARGV[1]), ARGV[2] .. '\\n', ARGV[4], ARGV[5], KEYS[3], tonumber(ARGV[2]))
 return {d, f, p}
 """
 
@@ -340,9 +344,10 @@ return 0
 """
 
 # KEYS: expiry index, leases. ARGV: prefix, now, keys to look at, group_expiry.
-# Counts and removes the frames of data keys whose newest frame expired (nobody read them: a
-# named channel without a reader, the queue of a dead process), at most 1000 frames a key, and
-# forgets leases older than group_expiry (their members have lapsed by then).
+# Counts and removes the expired frames of data keys whose head frame expired (nobody read
+# them: a named channel without a reader, the queue of a dead process), at most 1000 frames a
+# key, then re-scores the key by its new head; forgets leases that ended group_expiry ago
+# (their members have lapsed by then).
 # Returns {deliveries dropped, 1 when more may be left}. Atomic: concurrent sweeps of several
 # processes never count a frame twice, and a frame popped by a reader is not here to count.
 SWEEP = """
@@ -358,10 +363,13 @@ for _, key in ipairs(keys) do
     dropped = dropped + prune_list(key, now)
   end
   local head = redis.call('LINDEX', key, 0)
-  if head and parse(head) < now then
-    more = true  -- 1000 frames were pruned: the rest next time
-  else
+  local expires = head and parse(head) or math.huge
+  if expires == math.huge then
+    -- Empty, or a malformed head (its reader counts it undecodable): nothing to track.
     redis.call('ZREM', index, key)
+  else
+    redis.call('ZADD', index, expires, key)
+    if expires < now then more = true end  -- 1000 frames were pruned: the rest next time
   end
 end
 return {dropped, more and 1 or 0}

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from fast_channels.layers.redis import RedisChannelLayer
@@ -33,8 +32,9 @@ async def sweeping(layer: RedisChannelLayer) -> asyncio.Task[Any]:
 
 
 async def until_counted(layers: list[RedisChannelLayer], count: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while expired(*layers) < count and time.monotonic() < deadline:
+    for _ in range(int(timeout / 0.05)):
+        if expired(*layers) >= count:
+            return
         await asyncio.sleep(0.05)
 
 
@@ -53,6 +53,27 @@ async def test_a_named_channel_nobody_reads_is_counted_when_its_messages_expire(
     assert not client.exists(sender.list_key("jobs"))
     assert client.zcard(sender.index_key) <= 1  # at most the sweeper's own (empty) queue
     client.close()
+    task.cancel()
+
+
+async def test_frames_pushed_behind_an_older_backlog_are_counted_when_they_expire(
+    make_redis: Make,
+) -> None:
+    # The index notes a key when a push makes it non-empty; a sweep then re-scores it by its
+    # new head, so the second batch (pushed onto a non-empty key) is counted at its own expiry.
+    sender = make_redis(expiry=2, **FAST)
+    sweeper = make_redis(prefix=sender.prefix, expiry=2, **FAST)
+    task = await sweeping(sweeper)
+    for n in range(5):
+        await sender.send("jobs", {"type": "job", "n": n})
+    await asyncio.sleep(1.0)
+    for n in range(5, 12):
+        await sender.send("jobs", {"type": "job", "n": n})
+    await until_counted([sender, sweeper], 5, timeout=10)
+    assert expired(sender, sweeper) == 5  # the second batch has not expired yet
+    await until_counted([sender, sweeper], 12, timeout=10)
+    await asyncio.sleep(0.3)
+    assert expired(sender, sweeper) == 12
     task.cancel()
 
 
