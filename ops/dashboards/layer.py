@@ -103,7 +103,11 @@ def health() -> list[tuple[JSON, int, int]]:
             lines=[line("FastChannelsMessagesDropped")]), 8, 8),
         (timeseries("Refused: channel full", [
             (f"sum by (op) (rate(fast_channels_layer_channel_full_total{{{LAYER}}}[{RATE}]))",
-             "{{op}}")], "ops", "Messages refused by full channels per second.",
+             "{{op}}"),
+            (f"sum by (reason) (rate(fast_channels_layer_group_members_reaped_total{{{LAYER}}}"
+             f"[{RATE}]))", "reaped: {{reason}}")], "ops",
+            "Messages refused by full channels per second, and group members reaped because "
+            "their process died (full refusals for them stop there).",
             lines=[line("FastChannelsChannelFull")]), 8, 8),
         (timeseries("Redis errors by op", [
             (f"sum by (op) (rate(fast_channels_layer_redis_errors_total{{{LAYER}}}[{RATE}]))",
