@@ -27,6 +27,7 @@ from fast_channels.observability.tracing import producer_span
 
 SWEEP_KEYS = 20  # data keys one SWEEP looks at (up to 1000 frames each): bounded work per call
 SWEEPS_PER_BEAT = 10
+LEASE_ENDED = 2  # HEARTBEAT's answer when our lease had ended (1: we had none)
 
 
 class RedisChannelLayer(RedisLayerBase):
@@ -263,19 +264,23 @@ class RedisChannelLayer(RedisLayerBase):
 
     # -- liveness: leases and the sweep ----------------------------------------------------
 
-    async def heartbeat(self) -> None:
+    async def heartbeat(self, first: bool = False) -> None:
         """Renew this process's lease (group_send reaps the members of a process whose lease
-        ended), then sweep what nobody read. Run by the receive loops every heartbeat_interval."""
+        ended), then sweep what nobody read. Run by the receive loops every heartbeat_interval,
+        over the layer's shared connections (no connection of its own)."""
         if not self.prefix_wide_keys:
             return
-        client = self.shards.client(self.shards.index(self.process_id))
-        args = [self.process_id, self.process_lease, self._group_ttl]
-        if await self.scripts.heartbeat(client, [self.leases_key], args):
-            # No lease (first beat, or Redis lost its data) or an ended one (we stalled past it
-            # and may have been reaped as dead): write our memberships again now.
+        client = self.shards.batched(self.shards.index(self.process_id))
+        ttl = max(self._group_ttl, math.ceil(2 * self.process_lease))
+        lost = await self.scripts.heartbeat(
+            client, [self.leases_key], [self.process_id, self.process_lease, ttl]
+        )
+        if lost == LEASE_ENDED or (lost and not first):
+            # We stalled past our lease and may have been reaped as dead, or Redis lost its
+            # data since our last beat: write our memberships again now.
             await self.refresh_memberships()
-        for shard in self.shards.clients():
-            await self._sweep(shard)
+        for index in range(self.shards.size):
+            await self._sweep(self.shards.batched(index))
 
     async def _sweep(self, client: Any) -> None:
         keys = [self.index_key, self.leases_key]

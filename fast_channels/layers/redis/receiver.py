@@ -214,7 +214,7 @@ class ProcessReceiver:
         """While this process receives: renew its lease and sweep what nobody read every
         heartbeat_interval (a process that stops doing so is reaped as dead after
         process_lease), and refresh its memberships every group_expiry / 3."""
-        layer = self.layer
+        layer, first = self.layer, True
         beat_at = refresh_at = time.monotonic()
         refresh_at += layer.group_expiry / 3
         while not stopping():
@@ -222,7 +222,8 @@ class ProcessReceiver:
             if now >= beat_at:
                 beat_at = now + layer.heartbeat_interval
                 try:
-                    await layer.heartbeat()
+                    await layer.heartbeat(first)
+                    first = False
                 except RedisError as exc:
                     layer._count_error("heartbeat", exc)
             if now >= refresh_at:
