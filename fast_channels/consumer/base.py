@@ -19,7 +19,15 @@ from fast_channels.layers import BaseChannelLayer, get_channel_layer
 from fast_channels.layers.buffer import Delivery
 from fast_channels.observability.instruments import ConsumerInstruments, consumer_instruments
 from fast_channels.observability.tracing import handler_span, tracing_enabled
+from fast_channels.type_defs import (  # noqa: F401 -- 1.x code imports these from here
+    ASGIApplication,
+    ASGIReceiveCallable,
+    ASGISendCallable,
+    ChannelMessage,
+    ChannelScope,
+)
 from fast_channels.types import Message, Receive, Scope, Send
+from fast_channels.utils import await_many_dispatch  # noqa: F401 -- 1.x exported it here
 
 logger = structlog.get_logger("fast_channels.consumer")
 

@@ -19,6 +19,14 @@ from fast_channels.exceptions import (
     StopConsumer,
 )
 from fast_channels.observability.tracing import connect_span
+from fast_channels.type_defs import (  # noqa: F401 -- 1.x code imports these from here
+    ChannelHeaders,
+    WebSocketAcceptEvent,
+    WebSocketCloseEvent,
+    WebSocketConnectEvent,
+    WebSocketDisconnectEvent,
+    WebSocketReceiveEvent,
+)
 from fast_channels.types import Headers, Message
 
 logger = structlog.get_logger("fast_channels.websocket")

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from fast_channels.type_defs import (  # noqa: F401 -- 1.x code imports these from here
+    ASGIReceiveCallable,
+    ASGISendCallable,
+    ChannelApplication,
+    ChannelScope,
+)
 from fast_channels.types import ASGIApp, Receive, Scope, Send
 
 

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import unquote, urlsplit
 
 from fast_channels.testing.application import ApplicationCommunicator, UnexpectedMessageError
+from fast_channels.type_defs import (  # noqa: F401 -- 1.x code imports these from here
+    ChannelApplication,
+    ChannelHeaders,
+    ChannelScope,
+)
 from fast_channels.types import ASGIApp, Headers
 
 DEFAULT_SPEC_VERSION = "2.4"  # what uvicorn announces
+
+# 1.x's names for what connect() returns: (accepted, subprotocol or close code).
+Connected: TypeAlias = bool
+CloseCodeOrAcceptSubProtocol: TypeAlias = int | str | None
+WebsocketConnectResponse: TypeAlias = tuple[Connected, CloseCodeOrAcceptSubProtocol]
 
 
 class WebsocketCommunicator(ApplicationCommunicator):
