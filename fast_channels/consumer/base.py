@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 import structlog
 
 from fast_channels._utils import parse_cookies
-from fast_channels.exceptions import InvalidChannelLayerError, StopConsumer
-from fast_channels.layers import BaseChannelLayer, get_channel_layer
+from fast_channels.exceptions import StopConsumer
+from fast_channels.layers import BaseChannelLayer, channel_layers, get_channel_layer
 from fast_channels.layers.buffer import Delivery
 from fast_channels.observability.instruments import ConsumerInstruments, consumer_instruments
 from fast_channels.observability.tracing import handler_span, tracing_enabled
@@ -61,6 +61,25 @@ def get_handler_name(message: Any) -> str:
     if type(message_type) is str and len(_handler_names) < _HANDLER_NAMES_MAX:
         _handler_names[message_type] = handler_name
     return handler_name
+
+
+# Consumer classes already warned that their channel_layer_alias names no registered layer.
+_warned_unregistered: set[type] = set()
+
+# Per layer class: whether consumers take its messages by poll_delivery()/receive_delivery()
+# (our layers), or else by receive() (a 1.x-style or third-party layer, or a subclass of ours
+# that overrides receive(): 1.x consumers went through it). Settled once per class.
+_fast_path_of: dict[type, bool] = {}
+
+
+def has_fast_path(layer: object) -> bool:
+    known = _fast_path_of.get(type(layer))
+    if known is None:
+        known = _fast_path_of[type(layer)] = isinstance(layer, BaseChannelLayer) and (
+            type(layer).receive is BaseChannelLayer.receive
+            and type(layer).receive_delivery is not BaseChannelLayer.receive_delivery
+        )
+    return known
 
 
 class _Turn:
@@ -172,10 +191,17 @@ class AsyncConsumer:
             return None
         layer = get_channel_layer(alias)
         if layer is None:
-            raise InvalidChannelLayerError(
-                f"{type(self).__name__}.channel_layer_alias is {alias!r}, "
-                "but no channel layer is registered under that alias"
-            )
+            # As in 1.x: the consumer runs without a layer. Said once per class, not per
+            # connection: a missing registration is a deployment mistake, not an event.
+            cls = type(self)
+            if cls not in _warned_unregistered:
+                _warned_unregistered.add(cls)
+                logger.warning(
+                    "fast_channels.consumer.layer_not_registered",
+                    consumer=cls.__name__,
+                    alias=alias,
+                    registered=channel_layers.list_aliases(),
+                )
         return layer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -223,9 +249,10 @@ class AsyncConsumer:
         loop = asyncio.get_running_loop()
         ended: asyncio.Future[BaseException] = loop.create_future()
         turn = _Turn()
+        feed = self._feed_deliveries if has_fast_path(layer) else self._feed_received
         feeders = [
             loop.create_task(self._feed_events(receive, turn, ended), context=context),
-            loop.create_task(self._feed_deliveries(layer, turn, ended), context=context),
+            loop.create_task(feed(layer, turn, ended), context=context),
         ]
         try:
             error = await ended
@@ -299,6 +326,27 @@ class AsyncConsumer:
             if _feeder_ended(ended, error):
                 raise
 
+    async def _feed_received(
+        self, layer: BaseChannelLayer, turn: _Turn, ended: asyncio.Future[BaseException]
+    ) -> None:
+        """_feed_deliveries for a layer without our fast path: its messages come from its
+        receive(), with no envelope (so no delivery-latency metric or trace link)."""
+        channel = self.channel_name
+        try:
+            while True:
+                message = await layer.receive(channel)
+                if turn.held:
+                    await turn.wait()
+                else:
+                    turn.held = True
+                try:
+                    await self.dispatch(message)
+                finally:
+                    turn.release()
+        except BaseException as error:
+            if _feeder_ended(ended, error):
+                raise
+
     async def dispatch(self, message: Message) -> None:
         """Call the handler named by the message's type."""
         message_type = message.get("type") if type(message) is dict else None
@@ -362,9 +410,10 @@ class AsyncConsumer:
 
     async def cleanup(self) -> None:
         """Runs once when the consumer ends, however it ends; each step is time-bounded."""
-        if self.channel_layer is not None:
-            layer = self.channel_layer
-            await self._bounded("release_channel", layer.release_channel(self.channel_name))
+        # A layer that is not a BaseChannelLayer may have no release_channel().
+        release = getattr(self.channel_layer, "release_channel", None)
+        if release is not None:
+            await self._bounded("release_channel", release(self.channel_name))
 
     async def _bounded(self, step: str, awaitable: Awaitable[Any]) -> None:
         try:

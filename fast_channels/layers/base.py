@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import re
-from abc import ABC, abstractmethod
+from abc import ABC
 from collections.abc import Iterable
 from types import TracebackType
 from typing import Any, ClassVar, Self
@@ -22,19 +22,34 @@ _NAME_RULES = "ASCII alphanumerics, hyphens, underscores, or periods"
 CapacityPattern = str | re.Pattern[str]
 
 
-class BaseChannelLayer(ABC):
-    """The contract every layer implements; see the layer contract tests in tests/layers."""
+class BaseChannelLayer(ABC):  # noqa: B024 -- ABC: subclasses declare abstract methods
+    """The contract every layer implements; see the layer contract tests in tests/layers.
+
+    Concrete, as in 1.x: a layer that defines only send, receive, new_channel, the group
+    methods and flush works under our consumers (they call its receive()). The methods it
+    does not define raise NotImplementedError.
+    """
 
     extensions: ClassVar[list[str]] = ["groups", "flush"]
 
+    # 1.x's public names for the naming rules (the patterns are the ones we validate with).
+    MAX_NAME_LENGTH: ClassVar[int] = MAX_NAME_LENGTH
+    channel_name_regex: ClassVar[re.Pattern[str]] = _CHANNEL_NAME
+    group_name_regex: ClassVar[re.Pattern[str]] = _GROUP_NAME
+    invalid_name_error: ClassVar[str] = (
+        "{} name must be a valid unicode string "
+        f"with length < {MAX_NAME_LENGTH} containing only {_NAME_RULES}."
+    )
+
     def __init__(
         self,
-        *,
         expiry: float = 60,
-        group_expiry: float = 86400,
         capacity: int = 100,
         channel_capacity: dict[CapacityPattern, int] | None = None,
+        *,
+        group_expiry: float = 86400,
     ) -> None:
+        # Positional order as in 1.x's BaseChannelLayer: expiry, capacity, channel_capacity.
         if expiry <= 0:
             raise ValueError(f"expiry must be a positive number of seconds, got {expiry!r}")
         if group_expiry <= 0:
@@ -51,12 +66,24 @@ class BaseChannelLayer(ABC):
 
     def bind_alias(self, alias: str) -> None:
         """Called by the registry: the alias becomes the `layer` label of this layer's metrics."""
-        if alias != self.alias:
-            self.metrics.forget()
+        # vars(): a 1.x-style subclass may never have called our __init__.
+        metrics = vars(self).get("metrics")
+        if metrics is not None and alias != self.alias:
+            metrics.forget()
         self.alias = alias
         self.metrics = LayerInstruments(alias)
 
     # -- options ---------------------------------------------------------------------------
+
+    def compile_capacities(
+        self, patterns: dict[CapacityPattern, int]
+    ) -> list[tuple[re.Pattern[str], int]]:
+        """1.x's name: `channel_capacity` as (regex, capacity) pairs, globs translated."""
+        return self._compile_capacities(patterns)
+
+    def match_type_and_length(self, name: Any) -> bool:
+        """1.x's check: a str shorter than MAX_NAME_LENGTH."""
+        return isinstance(name, str) and len(name) < self.MAX_NAME_LENGTH
 
     @staticmethod
     def _compile_capacities(
@@ -138,13 +165,16 @@ class BaseChannelLayer(ABC):
 
     # -- the contract ----------------------------------------------------------------------
 
-    @abstractmethod
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         """Queue a message for a channel; raises ChannelFull when the channel is at capacity."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement send()")
 
-    @abstractmethod
     async def receive_delivery(self, channel: str) -> Delivery:
         """Wait for the next message of a channel, with its envelope metadata."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement receive_delivery() "
+            "(a layer overrides receive() or receive_delivery())"
+        )
 
     def poll_delivery(self, channel: str) -> Delivery | asyncio.Future[None] | None:
         """Without waiting: the next delivery of a channel this instance made (new_channel()),
@@ -160,26 +190,34 @@ class BaseChannelLayer(ABC):
         """Wait for the next message of a channel."""
         return (await self.receive_delivery(channel)).message
 
-    @abstractmethod
     async def new_channel(self, prefix: str = "specific") -> str:
         """A new unique channel name that this process can receive on."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement new_channel()")
 
     async def release_channel(self, channel: str) -> None:  # noqa: B027 - optional hook
         """Forget a channel this process will never receive on again (frees its buffer)."""
 
-    @abstractmethod
-    async def group_add(self, group: str, channel: str) -> None: ...
+    async def group_add(self, group: str, channel: str) -> None:
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement group_add() (groups extension)"
+        )
 
-    @abstractmethod
-    async def group_discard(self, group: str, channel: str) -> None: ...
+    async def group_discard(self, group: str, channel: str) -> None:
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement group_discard() (groups extension)"
+        )
 
-    @abstractmethod
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         """Send to every member; members at capacity are skipped and counted."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement group_send() (groups extension)"
+        )
 
-    @abstractmethod
     async def flush(self) -> None:
         """Drop every channel, message and group of this layer."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement flush() (flush extension)"
+        )
 
     async def ping(self) -> None:  # noqa: B027 - optional hook
         """Raise if the layer's backing store does not answer (used by /readyz)."""
