@@ -131,7 +131,8 @@ async def test_consumers_run_on_a_layer_with_only_receive(make: Any) -> None:
     register_channel_layer("custom", make())
     first = WebsocketCommunicator(Echo.as_asgi(), "/")
     second = WebsocketCommunicator(Echo.as_asgi(), "/")
-    assert (await first.connect())[0] and (await second.connect())[0]
+    assert (await first.connect())[0]
+    assert (await second.connect())[0]
     await first.send_json_to({"n": 1})
     assert await first.receive_json_from() == {"n": 1}
     assert await second.receive_json_from() == {"n": 1}
@@ -140,7 +141,7 @@ async def test_consumers_run_on_a_layer_with_only_receive(make: Any) -> None:
 
 
 def test_register_refuses_an_object_without_the_layer_methods() -> None:
-    with pytest.raises(TypeError, match="lacks .*group_send"):
+    with pytest.raises(TypeError, match=r"lacks .*group_send"):
         register_channel_layer("custom", object())
     assert "custom" not in channel_layers
 
@@ -189,7 +190,8 @@ async def test_an_unregistered_alias_warns_once_per_class() -> None:
             communicator = WebsocketCommunicator(Lonely.as_asgi(), "/")
             assert await communicator.connect() == (True, None)
             await communicator.disconnect()
-    warnings = [log for log in logs if log["event"] == "fast_channels.consumer.layer_not_registered"]
+    event = "fast_channels.consumer.layer_not_registered"
+    warnings = [log for log in logs if log["event"] == event]
     assert len(warnings) == 1
     assert warnings[0]["alias"] == "never-registered"
     assert warnings[0]["log_level"] == "warning"

@@ -29,6 +29,7 @@ from fast_channels.layers.redis.envelope import (
     UndecodableMessage,
     split_frame,
 )
+from fast_channels.layers.redis.legacy import RedisLegacyMembers
 from fast_channels.layers.redis.serializers import EncryptionKey, registry
 from fast_channels.layers.redis.utils import HostSpec, decode_hosts, wants_cluster
 from fast_channels.observability.logging import RateLimitedLog
@@ -48,7 +49,7 @@ class LocalChannel:
         self.owned = owned  # made by new_channel(): kept until release_channel()
 
 
-class RedisLayerBase(BaseChannelLayer):
+class RedisLayerBase(RedisLegacyMembers, BaseChannelLayer):
     """Options, shards, codec, local channels and groups, shared by the queue and pub/sub layers."""
 
     # Set on the public layer classes: the class in fast_channels.layers.redis.cluster that a

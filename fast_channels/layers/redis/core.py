@@ -21,6 +21,7 @@ from fast_channels.exceptions import ChannelFull
 from fast_channels.layers.buffer import Delivery
 from fast_channels.layers.redis.common import RedisLayerBase, logger
 from fast_channels.layers.redis.envelope import make_frame
+from fast_channels.layers.redis.legacy import ForeignChannelError
 from fast_channels.layers.redis.memberships import LOST, MembershipMarker
 from fast_channels.layers.redis.receiver import ProcessReceiver
 from fast_channels.layers.redis.scripts import Scripts
@@ -98,7 +99,7 @@ class RedisChannelLayer(RedisLayerBase):
         if process is None:
             return await self._receive_plain(channel)
         if process != self.process_id:
-            raise ValueError(
+            raise ForeignChannelError(
                 f"Channel {channel!r} belongs to another layer instance: this one receives "
                 f"only on channels it made with new_channel() (process id {self.process_id!r})"
             )

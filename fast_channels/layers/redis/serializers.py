@@ -26,6 +26,11 @@ class SerializerDoesNotExist(KeyError):
     """No serializer is registered under the requested format name."""
 
 
+class InvalidSerializerError(TypeError, AssertionError):
+    """register_serializer() given something that is not a serializer class. A TypeError;
+    an AssertionError too, which is what 1.x raised, so 1.x handlers still catch it."""
+
+
 class MessageSerializer(Protocol):
     def serialize(self, message: dict[str, Any]) -> bytes: ...
     def deserialize(self, data: bytes) -> dict[str, Any]: ...
@@ -161,7 +166,7 @@ class SerializersRegistry:
             callable(getattr(serializer_class, "serialize", None))
             and callable(getattr(serializer_class, "deserialize", None))
         ):
-            raise TypeError(
+            raise InvalidSerializerError(
                 "A serializer must be a class with serialize() and deserialize() methods "
                 f"(e.g. a BaseMessageSerializer subclass), got {serializer_class!r}"
             )
