@@ -31,6 +31,12 @@ class WebsocketDenier:
     def __init__(self, code: int = 403) -> None:
         self.code = code
 
+    @classmethod
+    def as_asgi(cls, code: int = 403) -> WebsocketDenier:
+        """1.x's WebsocketDenier was a consumer, mounted with `WebsocketDenier.as_asgi()`;
+        an instance is already the ASGI app."""
+        return cls(code)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":
             raise ValueError(f'Expected a "websocket" scope, but got {scope["type"]!r}')
