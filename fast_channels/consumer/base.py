@@ -17,7 +17,11 @@ from fast_channels._utils import parse_cookies
 from fast_channels.exceptions import StopConsumer
 from fast_channels.layers import BaseChannelLayer, channel_layers, get_channel_layer
 from fast_channels.layers.buffer import Delivery
-from fast_channels.observability.instruments import ConsumerInstruments, consumer_instruments
+from fast_channels.observability.instruments import (
+    ConsumerInstruments,
+    HandlerInstruments,
+    consumer_instruments,
+)
 from fast_channels.observability.tracing import handler_span, tracing_enabled
 from fast_channels.type_defs import (  # noqa: F401 -- 1.x code imports these from here
     ASGIApplication,
@@ -135,7 +139,7 @@ class ConsumerApp:
         functools.update_wrapper(self, consumer_class, updated=())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.consumer_class(**self.consumer_initkwargs).handle(scope, receive, send)
+        await self.consumer_class(**self.consumer_initkwargs)._serve(scope, receive, send)
 
 
 class AsyncConsumer:
@@ -179,6 +183,11 @@ class AsyncConsumer:
         return ConsumerApp(cls, initkwargs)
 
     @property
+    def handler_instruments(self) -> HandlerInstruments:
+        """Where handler durations and errors are counted (the HTTP consumer has its own)."""
+        return self.instruments
+
+    @property
     def instruments(self) -> ConsumerInstruments:
         instruments = self._instruments
         if instruments is None:  # resolved at first use: a class never used exports nothing
@@ -207,10 +216,11 @@ class AsyncConsumer:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """An instance is an ASGI app too: each connection runs on its own shallow copy,
         so one mounted instance serves any number of connections without sharing state."""
-        await copy.copy(self).handle(scope, receive, send)
+        await copy.copy(self)._serve(scope, receive, send)
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run this instance for one connection."""
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run this instance for one connection. Not named `handle`: that is the request
+        hook of AsyncHttpConsumer, as in 1.x."""
         if "cookies" not in scope:
             scope["cookies"] = parse_cookies(scope.get("headers"))
         self.scope = scope
@@ -382,7 +392,7 @@ class AsyncConsumer:
         name = get_handler_name(message)
         if getattr(self, name, None) is None:
             return None  # not remembered: unknown types come from senders, unbounded
-        entry = (name, *self.instruments.handler(name))
+        entry = (name, *self.handler_instruments.handler(name))
         table = self._dispatch_table
         if type(message["type"]) is str and len(table) < _HANDLER_NAMES_MAX:
             table[message["type"]] = entry

@@ -154,22 +154,12 @@ class LayerInstruments:
         child.inc()
 
 
-class ConsumerInstruments:
-    """The metrics of one consumer class."""
+class HandlerInstruments:
+    """The handler metrics of one consumer class."""
 
     def __init__(self, consumer: str) -> None:
         self.consumer = consumer
-        self.connections = _child(m.websocket_connections, consumer)
-        self.opened = _child(m.websocket_connections_opened, consumer)
-        # A frame's size observed counts the frame too (websocket_messages_total): one update.
-        self.bytes_in, self.messages_in = _counted_histogram(
-            m.websocket_message_bytes, m.websocket_messages, consumer, "in"
-        )
-        self.bytes_out, self.messages_out = _counted_histogram(
-            m.websocket_message_bytes, m.websocket_messages, consumer, "out"
-        )
         self._handlers: dict[str, tuple[Any, Any]] = {}
-        self._closed: dict[str, Any] = {}
 
     def handler(self, name: str) -> tuple[Any, Any]:
         children = self._handlers.get(name)
@@ -181,6 +171,23 @@ class ConsumerInstruments:
             self._handlers[name] = children
         return children
 
+
+class ConsumerInstruments(HandlerInstruments):
+    """The metrics of one websocket consumer class."""
+
+    def __init__(self, consumer: str) -> None:
+        super().__init__(consumer)
+        self.connections = _child(m.websocket_connections, consumer)
+        self.opened = _child(m.websocket_connections_opened, consumer)
+        # A frame's size observed counts the frame too (websocket_messages_total): one update.
+        self.bytes_in, self.messages_in = _counted_histogram(
+            m.websocket_message_bytes, m.websocket_messages, consumer, "in"
+        )
+        self.bytes_out, self.messages_out = _counted_histogram(
+            m.websocket_message_bytes, m.websocket_messages, consumer, "out"
+        )
+        self._closed: dict[str, Any] = {}
+
     def closed(self, code: int | None) -> None:
         reason = close_reason(code)
         child = self._closed.get(reason)
@@ -189,6 +196,41 @@ class ConsumerInstruments:
                 m.websocket_connections_closed, self.consumer, reason
             )
         child.inc()
+
+
+STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "none")
+
+
+def status_class(status: int | None) -> str:
+    """A bounded label value for an HTTP status ("none": no response was started)."""
+    if status is None:
+        return "none"
+    return f"{status // 100}xx" if 200 <= status < 600 else "none"
+
+
+class HttpInstruments(HandlerInstruments):
+    """The metrics of one HTTP consumer class."""
+
+    def __init__(self, consumer: str) -> None:
+        super().__init__(consumer)
+        self.requests = _child(m.http_requests, consumer)
+        self.body_bytes = _child(m.http_response_bytes, consumer)
+        # Every status class at zero from the start, as the layers' counters (see OPS).
+        self._responses = {cls: _child(m.http_responses, consumer, cls) for cls in STATUS_CLASSES}
+
+    def responded(self, status: int | None) -> None:
+        self._responses[status_class(status)].inc()
+
+
+_http_consumers: dict[str, HttpInstruments] = {}
+
+
+def http_instruments(consumer: str) -> HttpInstruments:
+    """The instruments of an HTTP consumer class, by name (the `consumer` label)."""
+    instruments = _http_consumers.get(consumer)
+    if instruments is None:
+        instruments = _http_consumers[consumer] = HttpInstruments(consumer)
+    return instruments
 
 
 _consumers: dict[str, ConsumerInstruments] = {}

@@ -49,6 +49,24 @@ websocket_message_bytes = Histogram(
     ["consumer", "direction"],
     buckets=SIZE_BUCKETS,
 )
+http_requests = Gauge(
+    PREFIX + "http_requests",
+    "HTTP requests being answered by consumers (long-polls and event streams held open).",
+    ["consumer"],
+    multiprocess_mode="livesum",
+)
+http_responses = Counter(
+    PREFIX + "http_responses",
+    "HTTP consumer requests ended, by response status class (2xx ... 5xx; none: ended "
+    "before a response started).",
+    ["consumer", "status"],
+)
+http_response_bytes = Histogram(
+    PREFIX + "http_response_bytes",
+    "HTTP consumer response body chunk sizes in bytes.",
+    ["consumer"],
+    buckets=SIZE_BUCKETS,
+)
 consumer_handler_duration = Histogram(
     PREFIX + "consumer_handler_duration_seconds",
     "Time spent in a consumer handler.",

@@ -38,7 +38,7 @@ class WebsocketCommunicator(ApplicationCommunicator):
         spec_version: str | None = None,
     ) -> None:
         if not isinstance(path, str):
-            raise TypeError(f"Expected path as str, but got {type(path).__name__}")
+            raise CommunicatorTypeError(f"Expected path as str, but got {type(path).__name__}")
         url = urlsplit(path)
         scope = {
             "type": "websocket",
@@ -51,7 +51,7 @@ class WebsocketCommunicator(ApplicationCommunicator):
             "path": unquote(url.path),
             "raw_path": url.path.encode("utf-8"),
             "query_string": url.query.encode("utf-8"),
-            "headers": _normalize_headers(headers or []),
+            "headers": normalize_headers(headers or []),
             "subprotocols": list(subprotocols or []),
             # Advertised so that apps may deny with an HTTP response (see connect()).
             "extensions": {"websocket.http.response": {}},
@@ -140,7 +140,7 @@ class WebsocketCommunicator(ApplicationCommunicator):
         await self.wait(timeout)
 
 
-def _normalize_headers(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
+def normalize_headers(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
     normalized: Headers = []
     for header in headers:
         if not (
@@ -148,7 +148,9 @@ def _normalize_headers(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
             and len(header) == 2
             and all(isinstance(part, bytes) for part in header)
         ):
-            raise TypeError(f"Expected each header as a (bytes, bytes) pair, but got {header!r}")
+            raise CommunicatorTypeError(
+                f"Expected each header as a (bytes, bytes) pair, but got {header!r}"
+            )
         name, value = header
         # ASGI servers lower-case header names; apps may rely on it.
         normalized.append((name.lower(), value))

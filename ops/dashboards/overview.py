@@ -83,6 +83,24 @@ def messages() -> list[tuple[JSON, int, int]]:
     ]  # fmt: skip
 
 
+def http() -> list[tuple[JSON, int, int]]:
+    return [
+        (timeseries("HTTP requests open", [
+            (f"sum by (consumer) (fast_channels_http_requests{{{CONSUMER}}})", "{{consumer}}")],
+            "short", "Requests held open by HTTP consumers (long-polls, event streams)."), 8, 8),
+        (timeseries("HTTP responses by status", [
+            (f"sum by (consumer, status) (rate(fast_channels_http_responses_total{{{CONSUMER}}}"
+             f"[{RATE}]))", "{{consumer}} {{status}}")], "ops",
+            "HTTP consumer requests ended per second, by status class (none: no response "
+            "started, e.g. the client left a long-poll)."), 8, 8),
+        (timeseries("HTTP body chunk size p99", [
+            (f"histogram_quantile(0.99, sum by (le) (rate("
+             f"fast_channels_http_response_bytes_bucket{{{CONSUMER}}}[{RATE}])))", "p99")],
+            "bytes", "99th percentile size of HTTP consumer body chunks (an event, a "
+            "long-poll answer)."), 8, 8),
+    ]  # fmt: skip
+
+
 def fanout() -> list[tuple[JSON, int, int]]:
     return [
         (timeseries("Fan-out latency (group_send → handler)",
@@ -172,6 +190,7 @@ def build() -> JSON:
     sections = [
         ("Connections", connections()),
         ("Messages", messages()),
+        ("HTTP consumers", http()),
         ("Fan-out", fanout()),
         ("Backlog and drops", backlog_and_drops()),
         ("Errors and handlers", errors()),

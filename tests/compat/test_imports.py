@@ -37,6 +37,7 @@ PUBLIC_NAMES: dict[str, list[str]] = {
     "fast_channels.type_defs": TYPE_NAMES,
     "fast_channels.consumer": [
         "AsyncConsumer",
+        "AsyncHttpConsumer",
         "AsyncWebsocketConsumer",
         "AsyncJsonWebsocketConsumer",
     ],
@@ -117,7 +118,19 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "DenyConnection",
         "InvalidChannelLayerError",
     ],
-    "fast_channels.testing": ["ApplicationCommunicator", "WebsocketCommunicator"],
+    "fast_channels.consumer.http": [
+        "AsyncHttpConsumer",
+        "HttpDisconnectEvent",
+        "HttpRequestEvent",
+        "HttpResponseBodyEvent",
+        "HttpResponseStartEvent",
+    ],
+    "fast_channels.testing": [
+        "ApplicationCommunicator",
+        "HttpCommunicator",
+        "WebsocketCommunicator",
+    ],
+    "fast_channels.testing.http": ["HttpCommunicator", "ASGIApplication"],
     "fast_channels.testing.application": ["ApplicationCommunicator"],
     "fast_channels.testing.websocket": [
         "WebsocketCommunicator",
