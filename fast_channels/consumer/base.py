@@ -14,8 +14,9 @@ from typing import Any, ClassVar
 import structlog
 
 from fast_channels._utils import parse_cookies
+from fast_channels.consumer._layers import has_fast_path, layer_for
 from fast_channels.exceptions import StopConsumer
-from fast_channels.layers import BaseChannelLayer, channel_layers, get_channel_layer
+from fast_channels.layers import BaseChannelLayer
 from fast_channels.layers.buffer import Delivery
 from fast_channels.observability.instruments import (
     ConsumerInstruments,
@@ -65,25 +66,6 @@ def get_handler_name(message: Any) -> str:
     if type(message_type) is str and len(_handler_names) < _HANDLER_NAMES_MAX:
         _handler_names[message_type] = handler_name
     return handler_name
-
-
-# Consumer classes already warned that their channel_layer_alias names no registered layer.
-_warned_unregistered: set[type] = set()
-
-# Per layer class: whether consumers take its messages by poll_delivery()/receive_delivery()
-# (our layers), or else by receive() (a 1.x-style or third-party layer, or a subclass of ours
-# that overrides receive(): 1.x consumers went through it). Settled once per class.
-_fast_path_of: dict[type, bool] = {}
-
-
-def has_fast_path(layer: object) -> bool:
-    known = _fast_path_of.get(type(layer))
-    if known is None:
-        known = _fast_path_of[type(layer)] = isinstance(layer, BaseChannelLayer) and (
-            type(layer).receive is BaseChannelLayer.receive
-            and type(layer).receive_delivery is not BaseChannelLayer.receive_delivery
-        )
-    return known
 
 
 class _Turn:
@@ -196,22 +178,7 @@ class AsyncConsumer:
 
     def _resolve_channel_layer(self) -> BaseChannelLayer | None:
         alias = self.channel_layer_alias
-        if alias is None:
-            return None
-        layer = get_channel_layer(alias)
-        if layer is None:
-            # As in 1.x: the consumer runs without a layer. Said once per class, not per
-            # connection: a missing registration is a deployment mistake, not an event.
-            cls = type(self)
-            if cls not in _warned_unregistered:
-                _warned_unregistered.add(cls)
-                logger.warning(
-                    "fast_channels.consumer.layer_not_registered",
-                    consumer=cls.__name__,
-                    alias=alias,
-                    registered=channel_layers.list_aliases(),
-                )
-        return layer
+        return None if alias is None else layer_for(type(self), alias)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """An instance is an ASGI app too: each connection runs on its own shallow copy,
