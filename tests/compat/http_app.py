@@ -4,6 +4,8 @@ and, as an app, behind a real uvicorn (tests/compat/test_http_uvicorn.py)."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
@@ -60,7 +62,12 @@ class Publish(AsyncHttpConsumer):
         await self.send_response(202, b"")
 
 
-register_channel_layer("http-compat", InMemoryChannelLayer())
+@asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    # Registered by the server process only: importing this module registers nothing.
+    register_channel_layer("http-compat", InMemoryChannelLayer())
+    yield
+
 
 app = Starlette(
     routes=[
@@ -68,5 +75,6 @@ app = Starlette(
         Route("/poll", LongPoll.as_asgi()),
         Route("/events", Events.as_asgi()),
         Route("/publish", Publish.as_asgi(), methods=["POST"]),
-    ]
+    ],
+    lifespan=lifespan,
 )

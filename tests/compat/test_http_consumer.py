@@ -4,14 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 
 import pytest
 from prometheus_client import REGISTRY
 
 from fast_channels.consumer.http import AsyncHttpConsumer
-from fast_channels.layers import get_channel_layer
+from fast_channels.layers import (
+    InMemoryChannelLayer,
+    get_channel_layer,
+    register_channel_layer,
+    unregister_channel_layer,
+)
 from fast_channels.testing import HttpCommunicator
 from tests.compat.http_app import Events, Hello, LongPoll
+
+
+@pytest.fixture(autouse=True)
+def http_layer() -> Iterator[None]:
+    register_channel_layer("http-compat", InMemoryChannelLayer())
+    yield
+    unregister_channel_layer("http-compat")
 
 
 def sample(name: str, **labels: str) -> float:
