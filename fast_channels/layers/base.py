@@ -11,15 +11,16 @@ from types import TracebackType
 from typing import Any, ClassVar, Self
 
 from fast_channels.layers.buffer import Delivery
+from fast_channels.layers.values import plain_copy
 from fast_channels.observability.instruments import LayerInstruments
 
 MAX_NAME_LENGTH = 100
 RESERVED_KEY_PREFIX = "__fc_"
-# Spelled out, not \d or \w (Unicode-aware in Python: "a٣", "a１" would pass), and matched in
-# full, not with ^...$ ($ also matches before a trailing newline: a member named "x\n" broke
-# the frames of every group_send to its group). _CHANNEL_NAME/_GROUP_NAME are anchored so that
-# .match() is a full match too; the hot path calls fullmatch on the unanchored pattern, which
-# is faster (218 against 515 ns per channel name before, timeit, Python 3.11).
+# Spelled out, not \d or \w (Unicode-aware in Python: "a\u0663", "a\uff11" would pass), and
+# matched in full, not with ^...$ ($ also matches before a trailing newline: a member named
+# "x\n" broke the frames of every group_send to its group). _CHANNEL_NAME/_GROUP_NAME are
+# anchored so that .match() is a full match too; the hot path calls fullmatch on the
+# unanchored pattern, which is faster (218 against 515 ns per channel name before, timeit).
 _NAME_CHARS = r"[a-zA-Z0-9_.\-]+"
 _CHANNEL_RULE = rf"{_NAME_CHARS}(?:!{_NAME_CHARS[:-1]}*)?"
 _CHANNEL_NAME = re.compile(rf"\A{_CHANNEL_RULE}\Z")
@@ -40,6 +41,8 @@ class BaseChannelLayer(ABC):  # noqa: B024 -- ABC: subclasses declare abstract m
     """
 
     extensions: ClassVar[list[str]] = ["groups", "flush"]
+    # False only on a Redis layer with a serializer you registered: it sets its own rule.
+    value_rule_applies = True
 
     # 1.x's public names for the naming rules (the patterns are the ones we validate with).
     MAX_NAME_LENGTH: ClassVar[int] = MAX_NAME_LENGTH
@@ -165,8 +168,9 @@ class BaseChannelLayer(ABC):  # noqa: B024 -- ABC: subclasses declare abstract m
             return name[: name.find("!") + 1]
         return name
 
-    @staticmethod
-    def require_valid_message(message: Any) -> None:
+    def require_valid_message(self, message: Any) -> dict[str, Any]:
+        """Raises unless every layer can carry `message` (values.py); returns what a receiver
+        gets of it: a copy made of plain dicts, lists, str, bytes, int, float, bool, None."""
         if not isinstance(message, dict):
             raise TypeError(f"A message must be a dict, got {type(message).__name__}")
         for key in message:
@@ -175,6 +179,9 @@ class BaseChannelLayer(ABC):  # noqa: B024 -- ABC: subclasses declare abstract m
                     f"Message key {key!r} is reserved for the layer envelope "
                     f"(keys starting with {RESERVED_KEY_PREFIX!r} may not be sent)"
                 )
+        if self.value_rule_applies:
+            return plain_copy(message)
+        return message
 
     # -- the contract ----------------------------------------------------------------------
 

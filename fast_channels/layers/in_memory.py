@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import secrets
 import time
 from collections.abc import Coroutine
@@ -65,8 +64,9 @@ class InMemoryChannelLayer(BaseChannelLayer):
         return len(buffer) < self.get_capacity(channel)
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
-        self.require_valid_message(message)
         self.require_valid_channel_name(channel)
+        # What a Redis receiver would get, copied once: the sender may go on mutating its dict.
+        payload = self.require_valid_message(message)
         if "!" in channel and channel not in self._owned and _made_by_new_channel(channel):
             # One of new_channel()'s that this layer does not have (any more): its consumer is
             # gone, and nobody could ever receive this. Dropped and counted, not buffered forever.
@@ -79,8 +79,6 @@ class InMemoryChannelLayer(BaseChannelLayer):
             self.metrics.channel_full("send")
             raise ChannelFull(f"Channel {channel!r} is at capacity ({self.get_capacity(channel)})")
         with producer_span("send", self.alias):
-            # A deep copy: the sender may keep mutating its dict after send returns.
-            payload = copy.deepcopy(message)
             buffer.put(Delivery(payload, "send", now, now + self.expiry, current_traceparent()))
         self.metrics.sent("send")
 
@@ -207,7 +205,7 @@ class InMemoryChannelLayer(BaseChannelLayer):
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         self.require_valid_group_name(group)
-        self.require_valid_message(message)
+        payload = self.require_valid_message(message)  # once, shared by every member
         self._sweep_if_due()
         members = self.groups.get(group, {})
         now_mono = time.monotonic()
@@ -219,7 +217,7 @@ class InMemoryChannelLayer(BaseChannelLayer):
         for channel in lapsed:
             self._remove_member(group, channel)
         with producer_span("group_send", self.alias):
-            delivered, full = self._fan_out(members, copy.deepcopy(message), current_traceparent())
+            delivered, full = self._fan_out(members, payload, current_traceparent())
         if full:
             self.metrics.channel_full("group_send", full)
         self.metrics.sent("group_send", delivered)

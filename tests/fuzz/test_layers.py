@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from fast_channels.exceptions import MessageTooLarge
 from fast_channels.layers import BaseChannelLayer, InMemoryChannelLayer
-from fast_channels.layers.base import MAX_NAME_LENGTH, RESERVED_KEY_PREFIX
+from fast_channels.layers.base import RESERVED_KEY_PREFIX
 from fast_channels.layers.redis import RedisChannelLayer, RedisPubSubChannelLayer
 from tests.fuzz.conftest import FUZZ
 from tests.support.names import is_valid_channel_name, is_valid_group_name

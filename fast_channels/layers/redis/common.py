@@ -30,7 +30,12 @@ from fast_channels.layers.redis.envelope import (
     split_frame,
 )
 from fast_channels.layers.redis.legacy import RedisLegacyMembers
-from fast_channels.layers.redis.serializers import EncryptionKey, registry
+from fast_channels.layers.redis.serializers import (
+    EncryptionKey,
+    JSONSerializer,
+    MsgPackSerializer,
+    registry,
+)
 from fast_channels.layers.redis.utils import HostSpec, decode_hosts, wants_cluster
 from fast_channels.observability.logging import RateLimitedLog
 
@@ -111,6 +116,9 @@ class RedisLayerBase(RedisLegacyMembers, BaseChannelLayer):
         self.codec = Codec(
             serializer, format_name=serializer_format, max_message_size=max_message_size
         )
+        # msgpack and JSON carry what the in-memory layer does (values.py); a serializer you
+        # registered may carry more (datetimes, ...) or less, and decides for itself.
+        self.value_rule_applies = type(serializer) in (MsgPackSerializer, JSONSerializer)
         self.process_id = secrets.token_hex(6)
         self._local: dict[str, LocalChannel] = {}
         # Local memberships: group -> its channels, in the order they joined (a dict, not a
