@@ -21,12 +21,13 @@ RESERVED_KEY_PREFIX = "__fc_"
 # "x\n" broke the frames of every group_send to its group). _CHANNEL_NAME/_GROUP_NAME are
 # anchored so that .match() is a full match too; the hot path calls fullmatch on the
 # unanchored pattern, which is faster (218 against 515 ns per channel name before, timeit).
-_NAME_CHARS = r"[a-zA-Z0-9_.\-]+"
-_CHANNEL_RULE = rf"{_NAME_CHARS}(?:!{_NAME_CHARS[:-1]}*)?"
+_NAME_CHAR = r"[a-zA-Z0-9_.\-]"
+_GROUP_RULE = rf"{_NAME_CHAR}+"
+_CHANNEL_RULE = rf"{_NAME_CHAR}+(?:!{_NAME_CHAR}*)?"
 _CHANNEL_NAME = re.compile(rf"\A{_CHANNEL_RULE}\Z")
-_GROUP_NAME = re.compile(rf"\A{_NAME_CHARS}\Z")
+_GROUP_NAME = re.compile(rf"\A{_GROUP_RULE}\Z")
 _is_channel_name = re.compile(_CHANNEL_RULE).fullmatch
-_is_group_name = re.compile(_NAME_CHARS).fullmatch
+_is_group_name = re.compile(_GROUP_RULE).fullmatch
 _NAME_RULES = "ASCII letters, digits, hyphens, underscores or periods"
 
 CapacityPattern = str | re.Pattern[str]
@@ -41,7 +42,8 @@ class BaseChannelLayer(ABC):  # noqa: B024 -- ABC: subclasses declare abstract m
     """
 
     extensions: ClassVar[list[str]] = ["groups", "flush"]
-    # False only on a Redis layer with a serializer you registered: it sets its own rule.
+    # False only on a Redis layer with a serializer you registered: it sets its own rule (and
+    # require_valid_message then hands the message on as it is, for the serializer to copy).
     value_rule_applies = True
 
     # 1.x's public names for the naming rules (the patterns are the ones we validate with).

@@ -119,6 +119,8 @@ class RedisLayerBase(RedisLegacyMembers, BaseChannelLayer):
         # msgpack and JSON carry what the in-memory layer does (values.py); a serializer you
         # registered may carry more (datetimes, ...) or less, and decides for itself.
         self.value_rule_applies = type(serializer) in (MsgPackSerializer, JSONSerializer)
+        if self.value_rule_applies and isinstance(serializer, MsgPackSerializer):
+            serializer.keys_checked = True
         self.process_id = secrets.token_hex(6)
         self._local: dict[str, LocalChannel] = {}
         # Local memberships: group -> its channels, in the order they joined (a dict, not a
