@@ -83,9 +83,7 @@ def _copy_value(value: Any, depth: int) -> Any:
         return _copy_list(value, depth)
     if isinstance(value, str):
         return _plain_str(value)
-    if isinstance(value, bool):  # before int: bool is an int
-        return bool(value)
-    if isinstance(value, int):
+    if isinstance(value, int):  # not a bool: bool is final, and plain ones never come here
         if not INT_MIN <= value <= INT_MAX:
             raise _Refused
         return int.__int__(value)  # an IntEnum as the int a Redis receiver gets

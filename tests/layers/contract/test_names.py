@@ -69,6 +69,8 @@ async def test_every_call_refuses_a_name_outside_the_rule(
         await layer.group_add("fine", name)
     with pytest.raises(TypeError, match="Channel name"):
         await layer.group_discard("fine", name)
+    with pytest.raises(TypeError, match="Channel name"):
+        await asyncio.wait_for(layer.receive(name), 2)
     if name in REFUSED:
         for call in (
             lambda: layer.group_add(name, channel),
