@@ -43,13 +43,16 @@ def _counted_histogram(histogram: Any, counter: Any, *labels: str) -> tuple[Any,
 CLOSE_REASONS = {
     1000: "normal",
     1001: "going_away",
+    1002: "protocol_error",
     1003: "unsupported_data",
+    1005: "normal",  # a close frame without a status code (a vanished client is 1006)
     1006: "abnormal",
     1007: "invalid_payload",
     1008: "policy_violation",
     1009: "message_too_big",
     1011: "error",
     1012: "service_restart",
+    1013: "try_again_later",
     403: "denied",
 }
 
@@ -188,8 +191,10 @@ class ConsumerInstruments(HandlerInstruments):
         )
         self._closed: dict[str, Any] = {}
 
-    def closed(self, code: int | None) -> None:
-        reason = close_reason(code)
+    def closed(self, code: int | None, reason: str | None = None) -> None:
+        """Count a closed connection: `reason` when given (one of a few fixed values, e.g.
+        "slow_consumer"), else the reason of its close code."""
+        reason = reason or close_reason(code)
         child = self._closed.get(reason)
         if child is None:
             child = self._closed[reason] = _child(

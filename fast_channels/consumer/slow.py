@@ -1,0 +1,108 @@
+"""Slow consumers: a socket whose sends block past `send_timeout` is closed (the "close"
+policy), found by one watchdog task per event loop rather than a timer around every send.
+
+A send costs two attribute stores: the watchdog's tick number before it is awaited, -1 after.
+The watchdog ticks every `interval` seconds and closes a consumer still in the send it started
+`ceil(send_timeout / interval) + 1` ticks earlier. Ticks are at least `interval` apart, so a
+send is never judged blocked before `send_timeout` has passed, however late the event loop
+runs (a tick delayed by a busy loop only delays the verdict); it is judged within
+send_timeout + 2 * interval. An `asyncio.timeout()` around each send cost a timer handle and a
+context manager per message; this costs nothing the send path can measure (see README).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import weakref
+from typing import Literal, Protocol
+
+SlowConsumerPolicy = Literal["close", "drop"]
+POLICIES = ("close", "drop")
+# The watchdog's tick: at most this, and at most a quarter of the smallest send_timeout it
+# watches (never longer, while it runs: see Watchdog.watch).
+MAX_INTERVAL = 1.0
+MIN_INTERVAL = 0.01
+
+
+class Watched(Protocol):
+    # The tick at which the send in progress started; -1 when not sending.
+    _send_tick: int
+
+    def _close_slow(self) -> None: ...
+
+
+def validate(owner: str, policy: object, send_timeout: object) -> None:
+    """Raise a clear error for a policy or send timeout that cannot work."""
+    if policy not in POLICIES:
+        raise ValueError(
+            f"{owner}.slow_consumer_policy must be one of {POLICIES!r}, got {policy!r}"
+        )
+    if send_timeout is None:
+        return
+    if (
+        isinstance(send_timeout, bool)
+        or not isinstance(send_timeout, int | float)
+        or not math.isfinite(send_timeout)
+        or send_timeout < MIN_INTERVAL
+    ):
+        raise ValueError(
+            f"{owner}.send_timeout must be None or a number of seconds >= {MIN_INTERVAL}, "
+            f"got {send_timeout!r}"
+        )
+
+
+class Watchdog:
+    """The consumers of one event loop with the "close" policy, checked every tick."""
+
+    def __init__(self) -> None:
+        self.tick = 0
+        self.interval = MAX_INTERVAL
+        self._watched: dict[Watched, int] = {}  # consumer -> ticks its send may last
+        self._task: asyncio.Task[None] | None = None
+
+    def watch(self, consumer: Watched, send_timeout: float) -> None:
+        # The interval only shrinks while the task runs: ticks already counted by a waiting
+        # send were at least this far apart.
+        self.interval = min(self.interval, max(MIN_INTERVAL, send_timeout / 4))
+        self._watched[consumer] = math.ceil(send_timeout / self.interval) + 1
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def unwatch(self, consumer: Watched) -> None:
+        self._watched.pop(consumer, None)
+
+    async def _run(self) -> None:
+        try:
+            while self._watched:
+                await asyncio.sleep(self.interval)
+                self.tick += 1
+                self._check()
+        finally:
+            self._task = None
+            self.interval = MAX_INTERVAL
+
+    def _check(self) -> None:
+        tick = self.tick
+        slow = [
+            consumer
+            for consumer, ticks in self._watched.items()
+            if consumer._send_tick >= 0 and tick - consumer._send_tick >= ticks
+        ]
+        for consumer in slow:
+            del self._watched[consumer]
+            consumer._close_slow()
+
+
+_watchdogs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Watchdog] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def watchdog() -> Watchdog:
+    """The watchdog of the running event loop."""
+    loop = asyncio.get_running_loop()
+    found = _watchdogs.get(loop)
+    if found is None:
+        found = _watchdogs[loop] = Watchdog()
+    return found
