@@ -13,6 +13,7 @@ context manager per message; this costs nothing the send path can measure (see R
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import math
 import weakref
 from typing import Literal, Protocol
@@ -67,7 +68,10 @@ class Watchdog:
         self.interval = min(self.interval, max(MIN_INTERVAL, send_timeout / 4))
         self._watched[consumer] = math.ceil(send_timeout / self.interval) + 1
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            # In a context of its own: not that of the connection it was started for, whose
+            # connection_id would be on every line it logs about other connections.
+            loop = asyncio.get_running_loop()
+            self._task = loop.create_task(self._run(), context=contextvars.Context())
 
     def unwatch(self, consumer: Watched) -> None:
         self._watched.pop(consumer, None)

@@ -48,14 +48,18 @@ class Wrapped(Closing):
     groups = ["wrapped"]
 
 
-def wrap_receive(app: Any) -> Any:
-    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+class WrapReceive:
+    """A middleware handing the app its own `receive` (an object: Starlette routes take a
+    plain function for a WebSocket endpoint)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def receive_again() -> Any:
             return await receive()
 
-        await app(scope, receive_again, send)
-
-    return wrapped
+        await self.app(scope, receive_again, send)
 
 
 async def blast(request: Request) -> JSONResponse:
@@ -78,7 +82,7 @@ routes = [
     WebSocketRoute("/ws/plain", Plain.as_asgi()),
     WebSocketRoute("/ws/closing", Closing.as_asgi()),
     WebSocketRoute("/ws/dropping", Dropping.as_asgi()),
-    WebSocketRoute("/ws/wrapped", wrap_receive(Wrapped.as_asgi())),
+    WebSocketRoute("/ws/wrapped", WrapReceive(Wrapped.as_asgi())),
     Route("/blast", blast, methods=["POST"]),
     Route("/codes", codes),
 ]
