@@ -1,13 +1,16 @@
-"""Slow consumers: a socket whose sends block past `send_timeout` is closed (the "close"
-policy), found by one watchdog task per event loop rather than a timer around every send.
+"""Slow consumers: a socket whose sends have been held back by its client for `send_timeout`
+seconds without a break is closed (the "close" policy), found by one watchdog task per event
+loop rather than a timer around every send.
 
-A send costs two attribute stores: the watchdog's tick number before it is awaited, -1 after.
-The watchdog ticks every `interval` seconds and closes a consumer still in the send it started
-`ceil(send_timeout / interval) + 1` ticks earlier. Ticks are at least `interval` apart, so a
-send is never judged blocked before `send_timeout` has passed, however late the event loop
-runs (a tick delayed by a busy loop only delays the verdict); it is judged within
-send_timeout + 2 * interval. An `asyncio.timeout()` around each send cost a timer handle and a
-context manager per message; this costs nothing the send path can measure (see README).
+A send sets `_sending` before it is awaited and clears it after: two attribute stores. A send
+the client keeps up with never suspends (uvicorn's send only waits while its write buffer is
+over the high-water mark), so a consumer the watchdog finds sending at a tick is one held back
+by a client that does not read, or reads slower than it is written to. Found so at
+`ceil(send_timeout / interval) + 1` ticks in a row (one long send, or many each held back), it
+is closed. That covers both a client that stopped reading and one that reads too slowly (whose
+buffer keeps overflowing): each is held back all the time. Ticks are at least `interval` apart,
+so no consumer is closed before `send_timeout` has passed, however late the event loop runs;
+one stuck in a send is closed within send_timeout + 2 * interval.
 """
 
 from __future__ import annotations
@@ -27,8 +30,7 @@ MIN_INTERVAL = 0.01
 
 
 class Watched(Protocol):
-    # The tick at which the send in progress started; -1 when not sending.
-    _send_tick: int
+    _sending: bool  # awaiting a send to the client
 
     def _close_slow(self) -> None: ...
 
@@ -57,16 +59,16 @@ class Watchdog:
     """The consumers of one event loop with the "close" policy, checked every tick."""
 
     def __init__(self) -> None:
-        self.tick = 0
         self.interval = MAX_INTERVAL
-        self._watched: dict[Watched, int] = {}  # consumer -> ticks its send may last
+        # consumer -> [ticks it may be found sending in a row, ticks it was found so]
+        self._watched: dict[Watched, list[int]] = {}
         self._task: asyncio.Task[None] | None = None
 
     def watch(self, consumer: Watched, send_timeout: float) -> None:
         # The interval only shrinks while the task runs: ticks already counted by a waiting
         # send were at least this far apart.
         self.interval = min(self.interval, max(MIN_INTERVAL, send_timeout / 4))
-        self._watched[consumer] = math.ceil(send_timeout / self.interval) + 1
+        self._watched[consumer] = [math.ceil(send_timeout / self.interval) + 1, 0]
         if self._task is None:
             # In a context of its own: not that of the connection it was started for, whose
             # connection_id would be on every line it logs about other connections.
@@ -80,19 +82,20 @@ class Watchdog:
         try:
             while self._watched:
                 await asyncio.sleep(self.interval)
-                self.tick += 1
                 self._check()
         finally:
             self._task = None
             self.interval = MAX_INTERVAL
 
     def _check(self) -> None:
-        tick = self.tick
-        slow = [
-            consumer
-            for consumer, ticks in self._watched.items()
-            if consumer._send_tick >= 0 and tick - consumer._send_tick >= ticks
-        ]
+        slow = []
+        for consumer, ticks in self._watched.items():
+            if not consumer._sending:
+                ticks[1] = 0
+                continue
+            ticks[1] += 1
+            if ticks[1] >= ticks[0]:
+                slow.append(consumer)
         for consumer in slow:
             del self._watched[consumer]
             consumer._close_slow()

@@ -47,7 +47,7 @@ CLOSE_INTERNAL_ERROR = 1011
 # resync what it missed). 1008 would blame a message the client sent; 3000-4999 are not ours.
 CLOSE_SLOW_CONSUMER = 1013
 
-# Stands in for the watchdog of a consumer nobody watches: sends read its tick all the same.
+# Stands in for the watchdog of a consumer nobody watches.
 _UNWATCHED = slow.Watchdog()
 
 
@@ -100,7 +100,7 @@ class AsyncWebsocketConsumer(AsyncConsumer):
         self._new_rate_limit()  # validates the options: as_asgi() fails at mount time
         slow.validate(type(self).__name__, self.slow_consumer_policy, self.send_timeout)
         self._watchdog = _UNWATCHED
-        self._send_tick = -1  # the watchdog's tick when the send in progress began
+        self._sending = False  # awaiting a send to the client (see slow.py)
         self._close_label: str | None = None  # the metric reason, when not the code's
         self._cancelled = False
 
@@ -200,12 +200,12 @@ class AsyncWebsocketConsumer(AsyncConsumer):
             message, size = {"type": "websocket.send", "bytes": bytes_data}, len(bytes_data)
         else:
             raise ValueError("You must pass one of bytes_data or text_data")
-        self._send_tick = self._watchdog.tick  # see slow.py: what bounds a blocked send
+        self._sending = True  # see slow.py: what finds a client that does not read
         try:
             await self.base_send(message)
         except OSError as error:
             raise self._gone(error) from None
-        self._send_tick = -1
+        self._sending = False
         self.instruments.bytes_out.observe(size)  # and counts the frame
         if close:
             await self.close(close)
@@ -225,18 +225,18 @@ class AsyncWebsocketConsumer(AsyncConsumer):
 
     async def _send_event(self, message: Message) -> None:
         """Send an ASGI event other than a frame (accept, close), watched like a frame."""
-        self._send_tick = self._watchdog.tick
+        self._sending = True
         try:
             await self.base_send(message)
         except OSError as error:
             raise self._gone(error) from None
-        self._send_tick = -1
+        self._sending = False
 
     def _gone(self, error: OSError) -> ClientDisconnected:
         """A send found the client gone (ASGI servers raise an OSError subclass): not a
         handler error. The consumer stops; the socket counts as closed abnormally, unless it
         was closed for a reason of ours first."""
-        self._send_tick = -1
+        self._sending = False
         if self._close_code is None:
             self._close_code = CLOSE_ABNORMAL if self._accepted else CLOSE_INTERNAL_ERROR
         return ClientDisconnected(str(error) or "the client is gone")
@@ -335,12 +335,12 @@ class AsyncJsonWebsocketConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=text, close=close)
             return
         # send() not overridden: its work inline, a coroutine less per message.
-        self._send_tick = self._watchdog.tick
+        self._sending = True
         try:
             await self.base_send({"type": "websocket.send", "text": text})
         except OSError as error:
             raise self._gone(error) from None
-        self._send_tick = -1
+        self._sending = False
         self.instruments.bytes_out.observe(_text_size(text))
 
     @classmethod

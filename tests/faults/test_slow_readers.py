@@ -158,3 +158,53 @@ async def test_without_the_transport_a_slow_consumer_is_still_stopped(
     finally:
         for sock in slow:
             sock.close()
+
+
+class SlowReader(threading.Thread):
+    """Reads its socket, but at most `rate` bytes/s: far slower than the broadcasts."""
+
+    def __init__(self, sock: socket.socket, rate: int) -> None:
+        super().__init__(daemon=True)
+        self.sock, self.rate, self.read, self.stopping = sock, rate, 0, threading.Event()
+
+    def run(self) -> None:
+        chunk = self.rate // 20
+        while not self.stopping.wait(0.05):
+            try:
+                data = self.sock.recv(chunk)
+            except OSError:
+                return
+            if not data:
+                return
+            self.read += len(data)
+
+
+@pytest.mark.timeout(90)
+async def test_clients_that_read_too_slowly_are_closed_too(server: tuple[str, int]) -> None:
+    # They read, but at half the rate they are sent to: their sends are held back all the
+    # time and their buffers keep overflowing, so they are slow consumers too.
+    url, port = server
+    socks = [handshake(port, "/ws/closing") for _ in range(5)]
+    readers = [SlowReader(sock, rate=3_000_000) for sock in socks]
+    for reader in readers:
+        reader.start()
+    blaster = Blaster(url, "closing")
+    blaster.start()
+    try:
+        started = time.monotonic()
+        counted = 0.0
+        while time.monotonic() - started < 20 and counted < len(socks):
+            await asyncio.sleep(0.2)
+            counted = await asyncio.to_thread(
+                sample, url, "websocket_connections_closed_total", reason="slow_consumer"
+            )
+        took = time.monotonic() - started
+        assert counted == len(socks)
+        print(f"\n{len(socks)} clients reading ~3 MB/s of more closed after {took:.2f} s")
+        assert all(reader.read > 0 for reader in readers)  # they did read
+    finally:
+        blaster.stop()
+        for reader in readers:
+            reader.stopping.set()
+        for sock in socks:
+            sock.close()
