@@ -16,12 +16,21 @@ from __future__ import annotations
 from typing import Any
 
 
+def _abort(receive: Any) -> Any:
+    protocol = getattr(receive, "__self__", None)
+    return getattr(getattr(protocol, "transport", None), "abort", None)
+
+
+def can_abort(receive: Any) -> bool:
+    """Whether abort_connection() can reach the connection behind this `receive`."""
+    return callable(_abort(receive))
+
+
 def abort_connection(receive: Any) -> bool:
     """Abort the TCP connection behind an ASGI `receive` (uvicorn only): True if done.
     Aborting a transport already closed does nothing."""
-    protocol = getattr(receive, "__self__", None)
-    abort = getattr(getattr(protocol, "transport", None), "abort", None)
-    if abort is None:
+    abort = _abort(receive)
+    if not callable(abort):
         return False
     abort()
     return True

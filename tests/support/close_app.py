@@ -12,6 +12,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
 from fast_channels.consumer import AsyncWebsocketConsumer
+from fast_channels.consumer._compat import can_abort
 from fast_channels.layers import InMemoryChannelLayer, get_channel_layer, register_channel_layer
 from fast_channels.service import add_observability_endpoints, lifespan
 
@@ -22,6 +23,14 @@ CODES: list[tuple[str, int]] = []  # (consumer class, the code its disconnect() 
 class Plain(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         CODES.append((type(self).__name__, code))
+
+
+class Probe(AsyncWebsocketConsumer):
+    """Says whether the slow-consumer policy can abort this server's connections."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.send(text_data="abortable" if can_abort(self.base_receive) else "not")
 
 
 class Closing(Plain):
@@ -80,6 +89,7 @@ async def codes(request: Request) -> JSONResponse:
 register_channel_layer("default", InMemoryChannelLayer())
 routes = [
     WebSocketRoute("/ws/plain", Plain.as_asgi()),
+    WebSocketRoute("/ws/probe", Probe.as_asgi()),
     WebSocketRoute("/ws/closing", Closing.as_asgi()),
     WebSocketRoute("/ws/dropping", Dropping.as_asgi()),
     WebSocketRoute("/ws/wrapped", WrapReceive(Wrapped.as_asgi())),
