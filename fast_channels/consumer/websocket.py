@@ -104,11 +104,11 @@ class AsyncWebsocketConsumer(AsyncConsumer):
         self._close_label: str | None = None  # the metric reason, when not the code's
         self._cancelled = False
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.base_receive = receive
         self._task = asyncio.current_task()
         try:
-            await super().handle(scope, receive, send)
+            await super()._serve(scope, receive, send)
         except asyncio.CancelledError:
             # Our own cancel (_close_slow, where the connection could not be aborted) ends
             # the consumer like a close; anyone else's goes on.
