@@ -70,7 +70,7 @@ OPS = ("send", "group_send")
 DROP_REASONS = ("expired", "channel_full", "undecodable", "released", "unknown_channel")
 REDIS_OPS = (
     "send", "group_send", "group_add", "group_discard", "group_refresh", "receive",
-    "subscribe", "flush", "backlog",
+    "subscribe", "flush", "backlog", "ack",
 )  # fmt: skip
 RECONNECT_OPS = ("receive", "subscribe")
 SUBSCRIBER_DISCONNECT_REASONS = ("closed_by_redis", "connection_lost")
@@ -97,6 +97,7 @@ class LayerInstruments:
             for reason in SUBSCRIBER_DISCONNECT_REASONS
         }
         self.fanout = self._child(m.layer_group_send_fanout)
+        self.redelivered = self._child(m.layer_messages_redelivered)
         self.groups = self._child(m.layer_groups)
         self.group_members = self._child(m.layer_group_members)
         self.local_depth = self._child(m.layer_queue_depth, "local")

@@ -128,6 +128,11 @@ layer_messages_dropped = Counter(
     "Messages dropped, by reason (expired, channel_full, undecodable, released).",
     ["layer", "reason"],
 )
+layer_messages_redelivered = Counter(
+    PREFIX + "layer_messages_redelivered",
+    "Messages delivered again (delivery='at_least_once'): their receiver died or gave them back.",
+    ["layer"],
+)
 layer_redis_errors = Counter(
     PREFIX + "layer_redis_errors",
     "Redis calls that failed, by operation.",

@@ -24,6 +24,7 @@ from fast_channels.layers.redis.envelope import make_frame
 from fast_channels.layers.redis.legacy import ForeignChannelError
 from fast_channels.layers.redis.memberships import LOST, MembershipMarker
 from fast_channels.layers.redis.receiver import ProcessReceiver
+from fast_channels.layers.redis.reliable import DeliveryMode, ReliableReceiver, check_options
 from fast_channels.layers.redis.scripts import Scripts
 from fast_channels.observability.logging import RateLimitedLog
 from fast_channels.observability.tracing import producer_span
@@ -35,14 +36,25 @@ class RedisChannelLayer(RedisLayerBase):
     # every group's script could read.
     detects_lost_memberships = True
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        delivery: DeliveryMode = "at_most_once",
+        visibility_timeout: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self.delivery, timeout = check_options(delivery, visibility_timeout, self.expiry)
         self.scripts = Scripts()
         self._receiver = ProcessReceiver(self)
         self._ttl = math.ceil(self.expiry) + 1  # a key outlives its newest frame by 1 s at most
         self._group_ttl = math.ceil(self.group_expiry)
         self.marker = MembershipMarker(f"{self.prefix}:memberships", self.shards.size)
         self._refusal_log = RateLimitedLog(logger, "fast_channels.layer.groups_restoring")
+        # Named channels only: a new_channel() channel dies with its process anyway.
+        self._reliable = (
+            ReliableReceiver(self, timeout) if self.delivery == "at_least_once" else None
+        )
 
     # -- keys ------------------------------------------------------------------------------
 
@@ -108,6 +120,8 @@ class RedisChannelLayer(RedisLayerBase):
         return await self._get(local)
 
     async def _receive_plain(self, channel: str) -> Delivery:
+        if self._reliable is not None:
+            return await self._reliable.receive(channel)
         local = self._local_channel(channel)
         if not len(local.buffer):
             self._receiver.ensure_puller(channel, local)
@@ -318,5 +332,7 @@ class RedisChannelLayer(RedisLayerBase):
         self.marker.forget()
 
     async def close(self) -> None:
+        if self._reliable is not None:
+            await self._reliable.close()
         await super().close()
         self._receiver.reset()

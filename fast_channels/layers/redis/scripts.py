@@ -343,6 +343,12 @@ class Scripts:
     def group_members(self, client: Any, keys: list[str], args: list[Any]) -> Awaitable[list[Any]]:
         return self._call("group_members", GROUP_MEMBERS, client, keys, args)
 
+    def run(
+        self, name: str, body: str, client: Any, keys: list[str], args: list[Any]
+    ) -> Awaitable[Any]:
+        """A script kept outside this module (reliable.py), with this module's prelude."""
+        return self._call(name, body, client, keys, args)
+
     def ack_sha(self) -> str:
         """The SHA of ACK, for EVALSHA queued in the receive loop's pipeline."""
         return self._script("ack", ACK).sha
