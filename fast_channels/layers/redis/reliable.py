@@ -16,8 +16,9 @@ stays there, invisible to other receivers, until its receiver is done with it:
 Keys (beside the list P:ch:<channel>, in its hash slot on a cluster): <list>:inflight (id ->
 deadline) and <list>:frames (id -> frame, plus the id counter "n").
 
-Waiting receivers of a channel share ONE blocking BLMOVE list list LEFT LEFT, which returns
-when the list has a frame and leaves it there (a peek), then each tries CLAIM.
+The receivers of a channel in one process take turns to CLAIM; the one whose turn it is waits
+on BLMOVE list list LEFT LEFT, which returns when the list has a frame and leaves it there (a
+peek), then claims.
 """
 
 from __future__ import annotations
@@ -105,12 +106,23 @@ class Held:
         self.ids: dict[str, bytes] = {}
 
 
+class Turns:
+    """The receivers of one channel in this process: who claims next, and the peek they share."""
+
+    __slots__ = ("lock", "peek", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+        self.peek: asyncio.Task[None] | None = None
+
+
 class ReliableReceiver:
     def __init__(self, layer: RedisChannelLayer, visibility_timeout: float) -> None:
         self.layer = layer
         self.visibility_timeout = visibility_timeout
         self._held: dict[asyncio.Task[Any], Held] = {}
-        self._peeks: dict[str, asyncio.Task[None]] = {}
+        self._turns: dict[str, Turns] = {}  # only while someone receives: names are the app's
         self._settling: set[asyncio.Task[None]] = set()  # acks and give-backs under way
         self._renewer: asyncio.Task[None] | None = None
         self._inflight_ttl = math.ceil(layer.expiry + visibility_timeout) + 1
@@ -134,12 +146,22 @@ class ReliableReceiver:
         if previous is not None:
             # Shielded: a receiver cancelled now was done with the previous message all the same.
             await asyncio.shield(self._settle(channel, [previous], ack=True))
-        delivery, ident = await self._next(channel)
+        turns = self._turns.get(channel) or self._turns.setdefault(channel, Turns())
+        turns.users += 1
+        try:
+            # One receiver of a channel at a time claims (FIFO): a frame that arrives wakes
+            # one CLAIM, not one per waiting receiver; with a backlog each claim takes a frame.
+            async with turns.lock:
+                delivery, ident = await self._next(channel, turns)
+        finally:
+            turns.users -= 1
+            if not turns.users:
+                del self._turns[channel]
         held.ids[channel] = ident
         self._ensure_renewer()
         return delivery
 
-    async def _next(self, channel: str) -> tuple[Delivery, bytes]:
+    async def _next(self, channel: str, turns: Turns) -> tuple[Delivery, bytes]:
         layer, backoff = self.layer, Backoff()
         keys, client = self.keys(channel), layer.shards.batched(layer.shard_of_channel(channel))
         while True:
@@ -159,7 +181,10 @@ class ReliableReceiver:
             if pruned:
                 layer.metrics.dropped("expired", pruned)
             if not frame:
-                await asyncio.shield(self._peek(channel))
+                if turns.peek is None or turns.peek.done():
+                    turns.peek = self.layer._spawn(self._wait_for_frame(channel))
+                # Shielded: a receiver cancelled here leaves the peek to the next in turn.
+                await asyncio.shield(turns.peek)
                 continue
             ident = str(ident).encode()
             decoded = layer._decode_frame(frame, time.time())  # counts what it drops
@@ -170,13 +195,6 @@ class ReliableReceiver:
             op, sent_at, tp = message.op, message.sent_at, message.traceparent
             return Delivery(message.message, op, sent_at, expires_at, tp), ident
 
-    def _peek(self, channel: str) -> asyncio.Task[None]:
-        """The task that waits until the channel's list has a frame, shared by its receivers."""
-        peek = self._peeks.get(channel)
-        if peek is None or peek.done():
-            peek = self._peeks[channel] = self.layer._spawn(self._wait_for_frame(channel))
-        return peek
-
     async def _wait_for_frame(self, channel: str) -> None:
         # Ends after block_timeout at most, so waiting receivers CLAIM (and sweep) that often.
         layer = self.layer
@@ -184,7 +202,7 @@ class ReliableReceiver:
         client = layer.shards.client(layer.shard_of_channel(channel))
         try:
             if self._blmove:
-                # execute_command: redis-py types the timeout as int, Redis takes seconds as a float.
+                # execute_command: redis-py types the timeout as int; Redis takes a float.
                 await client.execute_command(
                     "BLMOVE", key, key, "LEFT", "LEFT", layer.block_timeout
                 )
