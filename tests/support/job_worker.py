@@ -14,6 +14,7 @@ import asyncio
 import os
 import signal
 import sys
+from typing import Any
 
 from prometheus_client import REGISTRY
 
@@ -33,8 +34,11 @@ async def receive_jobs(layer: RedisChannelLayer, log: int) -> None:
 
 
 async def main(url: str, prefix: str, log_path: str, delivery: str) -> None:
-    options = {"visibility_timeout": VISIBILITY_TIMEOUT} if delivery == "at_least_once" else {}
-    layer = RedisChannelLayer(hosts=[url], prefix=prefix, delivery=delivery, **options)  # type: ignore[arg-type]
+    # Default options given as none at all: the at-most-once run works on any version.
+    options: dict[str, Any] = {}
+    if delivery == "at_least_once":
+        options = {"delivery": delivery, "visibility_timeout": VISIBILITY_TIMEOUT}
+    layer = RedisChannelLayer(hosts=[url], prefix=prefix, **options)
     layer.bind_alias("worker")
     log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     stop = asyncio.Event()
