@@ -74,8 +74,11 @@ def messages() -> list[tuple[JSON, int, int]]:
              f"[{RATE}]))", "sent {{layer}} {{op}}"),
             (f"sum by (layer, op) (rate(fast_channels_layer_messages_received_total{{{LAYER}}}"
              f"[{RATE}]))", "delivered {{layer}} {{op}}"),
+            (f"sum by (layer) (rate(fast_channels_layer_messages_redelivered_total{{{LAYER}}}"
+             f"[{RATE}]))", "redelivered {{layer}}"),
         ], "ops", "Messages accepted by send/group_send and handed to receivers, per second. "
-           "One group_send is delivered once per member."), 8, 8),
+           "One group_send is delivered once per member. redelivered: delivered again "
+           "(delivery='at_least_once') after their receiver died or gave them back."), 8, 8),
         (timeseries("Frame size p99", [
             (f"histogram_quantile(0.99, sum by (direction, le) (rate("
              f"fast_channels_websocket_message_bytes_bucket{{{CONSUMER}}}[{RATE}])))",
