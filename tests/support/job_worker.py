@@ -20,8 +20,8 @@ from prometheus_client import REGISTRY
 
 from fast_channels.layers.redis import RedisChannelLayer
 
-TASKS = 8
-JOB_TIME = 0.02
+TASKS = 16
+JOB_TIME = 0.05
 VISIBILITY_TIMEOUT = 1.5
 
 
