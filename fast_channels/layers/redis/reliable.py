@@ -82,7 +82,7 @@ def check_options(
         raise ValueError(f"delivery must be one of {DELIVERY_MODES}, got {delivery!r}")
     mode = cast(DeliveryMode, delivery)
     if visibility_timeout is None:
-        return mode, 30.0
+        return mode, min(30.0, expiry / 2)
     if mode != "at_least_once":
         raise ValueError(
             f"visibility_timeout applies only with delivery='at_least_once', got delivery={mode!r}"

@@ -4,6 +4,7 @@ done with it. The crash case (a worker process SIGKILLed) is tests/faults/test_w
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 
 from fast_channels.layers.redis import RedisChannelLayer, RedisPubSubChannelLayer
 from tests.layers.redis.conftest import command_calls, metric, raw_client
+from tests.support.redis_cluster import RedisCluster
 from tests.support.redis_server import RedisServer
 
 
@@ -228,3 +230,41 @@ async def test_many_waiting_receivers_make_one_claim_per_message(
     # empty claim per receiver's turn that the peek's block timeout ended (none in 0.2 s).
     assert sorted(received) == list(range(10))
     assert calls <= 10 + 2 * 10 + 2, calls
+
+
+def test_the_default_visibility_timeout_fits_inside_a_short_expiry(
+    redis_server: RedisServer,
+) -> None:
+    layer = RedisChannelLayer(hosts=[redis_server.url], delivery="at_least_once", expiry=10)
+    assert layer._reliable is not None
+    assert layer._reliable.visibility_timeout == 5
+
+
+async def test_on_a_redis_cluster(redis_cluster: RedisCluster) -> None:
+    """The in-flight keys share the channel's hash slot: claim, wait, give back, redeliver."""
+    hosts = [{"cluster": True, "address": redis_cluster.url}]
+    prefix = f"c-{uuid.uuid4().hex[:8]}"
+    layer, other = (
+        RedisChannelLayer(hosts=hosts, prefix=prefix, delivery="at_least_once") for _ in "ab"
+    )
+    layer.bind_alias(f"test-{uuid.uuid4().hex[:8]}")
+    other.bind_alias(f"test-{uuid.uuid4().hex[:8]}")
+    started = asyncio.Event()
+
+    async def handler() -> None:
+        await layer.receive("jobs")  # waits first: the peek, then the claim
+        started.set()
+        await asyncio.Event().wait()
+
+    try:
+        task = asyncio.create_task(handler())
+        await asyncio.sleep(0.2)
+        await other.send("jobs", {"type": "job", "n": 3})
+        await asyncio.wait_for(started.wait(), 5)
+        task.cancel()
+        assert (await asyncio.wait_for(other.receive("jobs"), 5))["n"] == 3
+        assert redelivered(other) == 1
+    finally:
+        await layer.flush()
+        await layer.close()
+        await other.close()
