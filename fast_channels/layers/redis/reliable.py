@@ -163,8 +163,9 @@ class ReliableReceiver:
 
     async def _next(self, channel: str, turns: Turns) -> tuple[Delivery, bytes]:
         layer, backoff = self.layer, Backoff()
-        keys, client = self.keys(channel), layer.shards.batched(layer.shard_of_channel(channel))
+        keys, shard = self.keys(channel), layer.shard_of_channel(channel)
         while True:
+            client = layer.shards.batched(shard)  # a new one after close(): not kept
             now = time.time()
             args = [now, now + self.visibility_timeout, layer._ttl, self._inflight_ttl]
             try:
@@ -183,8 +184,7 @@ class ReliableReceiver:
             if not frame:
                 if turns.peek is None or turns.peek.done():
                     turns.peek = self.layer._spawn(self._wait_for_frame(channel))
-                # Shielded: a receiver cancelled here leaves the peek to the next in turn.
-                await asyncio.shield(turns.peek)
+                await self._await_peek(turns.peek)
                 continue
             ident = str(ident).encode()
             decoded = layer._decode_frame(frame, time.time())  # counts what it drops
@@ -194,6 +194,17 @@ class ReliableReceiver:
             message, expires_at, _ = decoded
             op, sent_at, tp = message.op, message.sent_at, message.traceparent
             return Delivery(message.message, op, sent_at, expires_at, tp), ident
+
+    @staticmethod
+    async def _await_peek(peek: asyncio.Task[None]) -> None:
+        # Shielded: a receiver cancelled here leaves the peek to the next in turn. A peek
+        # cancelled by the layer's close() is no reason to end a receiver: it claims again.
+        try:
+            await asyncio.shield(peek)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is None or task.cancelling() or not peek.cancelled():
+                raise
 
     async def _wait_for_frame(self, channel: str) -> None:
         # Ends after block_timeout at most, so waiting receivers CLAIM (and sweep) that often.

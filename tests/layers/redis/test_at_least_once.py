@@ -268,3 +268,17 @@ async def test_on_a_redis_cluster(redis_cluster: RedisCluster) -> None:
         await layer.flush()
         await layer.close()
         await other.close()
+
+
+async def test_a_receiver_waiting_across_close_goes_on_receiving(
+    make_redis: Callable[..., Any],
+) -> None:
+    """close() ends the layer's tasks (the shared peek among them), not a receiver waiting on
+    it: the receiver claims again, on new connections, and gets the next message."""
+    layer = make_redis(delivery="at_least_once", visibility_timeout=5)
+    sender = make_redis(prefix=layer.prefix)
+    waiting = asyncio.create_task(layer.receive("jobs"))
+    await asyncio.sleep(0.2)
+    await layer.close()
+    await sender.send("jobs", {"type": "job", "n": 9})
+    assert (await asyncio.wait_for(waiting, 5))["n"] == 9
