@@ -89,6 +89,7 @@ async def test_at_least_once_worker_sigkilled_mid_batch_loses_nothing(
     try:
         await first.wait_for(lambda: len(first.jobs("d")) >= KILL_AFTER)
         first.kill()
+        await asyncio.sleep(0.1)  # Redis has run whatever the dead worker had sent
         held = await in_flight(producer, client)  # what the dead worker had taken
         second = Worker(redis_server, prefix, tmp_path / "second.log", "at_least_once")
         done_first = set(first.jobs("d"))
