@@ -28,13 +28,17 @@ import math
 import time
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+import structlog
 from redis.exceptions import RedisError, ResponseError
 
 from fast_channels.layers.buffer import Delivery
 from fast_channels.layers.redis.connection import Backoff
+from fast_channels.observability.logging import RateLimitedLog
 
 if TYPE_CHECKING:
     from fast_channels.layers.redis.core import RedisChannelLayer
+
+logger = structlog.get_logger("fast_channels.layers.redis")
 
 DeliveryMode = Literal["at_most_once", "at_least_once"]
 DELIVERY_MODES = ("at_most_once", "at_least_once")
@@ -127,6 +131,8 @@ class ReliableReceiver:
         self._renewer: asyncio.Task[None] | None = None
         self._inflight_ttl = math.ceil(layer.expiry + visibility_timeout) + 1
         self._blmove = True  # until the server says it does not know BLMOVE (Redis < 6.2)
+        # A warning: a redelivery means a receiver died (or was cancelled) holding a message.
+        self._redelivered_log = RateLimitedLog(logger, "fast_channels.layer.redelivered")
 
     def keys(self, channel: str) -> list[str]:
         key = self.layer.list_key(channel)
@@ -179,6 +185,7 @@ class ReliableReceiver:
             backoff.reset()
             if back:
                 layer.metrics.redelivered.inc(back)
+                self._redelivered_log(layer=layer.alias, count=back)
             if pruned:
                 layer.metrics.dropped("expired", pruned)
             if not frame:
