@@ -36,7 +36,9 @@ def make_layer(redis_url: str | None = None) -> BaseChannelLayer:
             "--redis-url needs fast_channels.layers.redis.RedisChannelLayer, which cannot be "
             f"imported here ({error}); run the demo without --redis-url to use the in-memory layer"
         ) from error
-    layer = layer_class(hosts=[redis_url], prefix=REDIS_PREFIX)
+    # Jobs at least once: a worker killed mid-job leaves its jobs to the next one (only the
+    # workers' named channel changes; sockets' channels stay at most once).
+    layer = layer_class(hosts=[redis_url], prefix=REDIS_PREFIX, delivery="at_least_once")
     if not isinstance(layer, BaseChannelLayer):
         raise LayerUnavailableError(f"RedisChannelLayer is not a BaseChannelLayer: {layer!r}")
     return layer

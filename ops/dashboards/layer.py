@@ -62,7 +62,10 @@ def throughput() -> list[tuple[JSON, int, int]]:
              "sent {{op}}"),
             (f"sum by (op) (rate(fast_channels_layer_messages_received_total{{{LAYER}}}"
              f"[{RATE}]))", "delivered {{op}}"),
-        ], "ops", "Messages per second by operation."), 8, 8),
+            (f"sum(rate(fast_channels_layer_messages_redelivered_total{{{LAYER}}}[{RATE}]))",
+             "redelivered"),
+        ], "ops", "Messages per second by operation; redelivered: delivered again "
+           "(delivery='at_least_once') after their receiver died or gave them back."), 8, 8),
         (timeseries("Delivery latency by op", [
             quantile_by_op("0.5"), quantile_by_op("0.9"), quantile_by_op("0.99")], "s",
             "From send/group_send to the receiving handler's start.",

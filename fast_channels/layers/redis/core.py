@@ -13,16 +13,20 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 from redis.exceptions import RedisError
 
 from fast_channels.exceptions import ChannelFull
 from fast_channels.layers.buffer import Delivery
-from fast_channels.layers.redis.common import RedisLayerBase
+from fast_channels.layers.redis.common import RedisLayerBase, logger
 from fast_channels.layers.redis.envelope import make_frame
+from fast_channels.layers.redis.legacy import ForeignChannelError
+from fast_channels.layers.redis.memberships import LOST, MembershipMarker
 from fast_channels.layers.redis.receiver import ProcessReceiver
+from fast_channels.layers.redis.reliable import DeliveryMode, ReliableReceiver, check_options
 from fast_channels.layers.redis.scripts import Scripts
+from fast_channels.observability.logging import RateLimitedLog
 from fast_channels.observability.tracing import producer_span
 
 SWEEP_KEYS = 20  # data keys one SWEEP looks at (up to 1000 frames each): bounded work per call
@@ -32,12 +36,23 @@ LEASE_ENDED = 2  # HEARTBEAT's answer when our lease had ended (1: we had none)
 
 class RedisChannelLayer(RedisLayerBase):
     cluster_variant = "RedisClusterChannelLayer"
+    # Whether group_send checks the memberships marker (memberships.py); a Cluster has no key
+    # every group's script could read.
+    detects_lost_memberships = True
     # Whether keys spanning the whole prefix (the expiry index, the leases) may be written: not
     # on a Redis Cluster, where a script touches one slot.
     prefix_wide_keys: ClassVar[bool] = True
 
-    def __init__(self, *args: Any, process_lease: float = 30.0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        delivery: DeliveryMode = "at_most_once",
+        visibility_timeout: float | None = None,
+        process_lease: float = 30.0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self.delivery, timeout = check_options(delivery, visibility_timeout, self.expiry)
         if isinstance(process_lease, bool) or not isinstance(process_lease, int | float):
             raise TypeError(f"process_lease must be a number of seconds, got {process_lease!r}")
         if not 0 < process_lease < math.inf:
@@ -55,6 +70,12 @@ class RedisChannelLayer(RedisLayerBase):
             # the TTL is only a backstop for a prefix no receive loop runs on for group_expiry.
             self._ttl += self._group_ttl
             self._index = [self.index_key]
+        self.marker = MembershipMarker(f"{self.prefix}:memberships", self.shards.size)
+        self._refusal_log = RateLimitedLog(logger, "fast_channels.layer.groups_restoring")
+        # Named channels only: a new_channel() channel dies with its process anyway.
+        self._reliable = (
+            ReliableReceiver(self, timeout) if self.delivery == "at_least_once" else None
+        )
 
     # -- keys ------------------------------------------------------------------------------
 
@@ -111,7 +132,7 @@ class RedisChannelLayer(RedisLayerBase):
         if process is None:
             return await self._receive_plain(channel)
         if process != self.process_id:
-            raise ValueError(
+            raise ForeignChannelError(
                 f"Channel {channel!r} belongs to another layer instance: this one receives "
                 f"only on channels it made with new_channel() (process id {self.process_id!r})"
             )
@@ -120,6 +141,8 @@ class RedisChannelLayer(RedisLayerBase):
         return await self._get(local)
 
     async def _receive_plain(self, channel: str) -> Delivery:
+        if self._reliable is not None:
+            return await self._reliable.receive(channel)
         local = self._local_channel(channel)
         if not len(local.buffer):
             self._receiver.ensure_puller(channel, local)
@@ -199,23 +222,58 @@ class RedisChannelLayer(RedisLayerBase):
             payload,
             self._ttl,
         ]
-        keys = [*self.group_keys(group), self.index_key, self.leases_key]
+        keys = [*self.group_keys(group), self.marker.key, self.index_key, self.leases_key]
         if self.shards.size == 1:
-            results: list[Any] = [await self._group_send_shard(0, keys, args)]
+            results: list[Any] = [await self._group_send_shard(0, keys, args, group)]
         else:
             shards = range(self.shards.size)
             results = await asyncio.gather(
-                *(self._group_send_shard(index, keys, args) for index in shards),
+                *(self._group_send_shard(index, keys, args, group) for index in shards),
                 return_exceptions=True,
             )
         self._count_group_send(results)
 
-    async def _group_send_shard(self, index: int, keys: list[str], args: list[Any]) -> list[int]:
+    async def _group_send_shard(
+        self, index: int, keys: list[str], args: list[Any], group: str
+    ) -> list[int]:
+        seen = self.marker.seen
         try:
-            return await self.scripts.group_send(self.shards.batched(index), keys, args)
+            result = await self.scripts.group_send(
+                self.shards.batched(index), keys, [*args, seen[index]]
+            )
         except RedisError as exc:
             self._count_error("group_send", exc)
             raise
+        if result[0] < 0:
+            await self._refuse(index, result[0], group)
+        if result[3]:
+            seen[index] = b"1"
+        return result
+
+    async def _refuse(self, index: int, code: int, group: str) -> NoReturn:
+        """GROUP_SEND sent nothing, as the shard's memberships may be incomplete: restore
+        ours first if we are the first to notice, then raise (see memberships.py)."""
+        if code == LOST and index not in self.marker.restoring:
+            self.marker.restoring.add(index)
+            try:
+                await self._restore(index)
+            except RedisError as exc:
+                self._count_error("group_refresh", exc)
+            finally:
+                self.marker.restoring.discard(index)
+        error = self.marker.refusal(code, group)
+        self.metrics.redis_error("group_send")
+        self._refusal_log(layer=self.alias, op="group_send", error=str(error))
+        raise error
+
+    async def _restore(self, index: int) -> None:
+        if index == self.shards.index(self.process_id):
+            await self.refresh_memberships(restoring=True)
+        else:
+            marker = self.marker
+            await self.shards.batched(index).execute_command(
+                "SET", marker.key, marker.restoring_value(), "NX"
+            )
 
     def _count_group_send(self, results: list[Any]) -> None:
         delivered = full = pruned = reaped = 0
@@ -225,8 +283,8 @@ class RedisChannelLayer(RedisLayerBase):
                 error = error or result
                 continue
             delivered, full, pruned = delivered + result[0], full + result[1], pruned + result[2]
-            if len(result) > 3:
-                reaped += result[3]
+            if len(result) > 4:
+                reaped += result[4]
         if reaped:
             self.metrics.reaped("process_dead", reaped)
         if pruned:
@@ -245,11 +303,15 @@ class RedisChannelLayer(RedisLayerBase):
             local.buffer.has_receivers or now - local.buffer.last_active < self.group_expiry
         )
 
-    async def refresh_memberships(self) -> None:
-        """Re-ZADD the memberships of live local channels, in one pipelined round trip."""
+    async def refresh_memberships(self, restoring: bool = False) -> None:
+        """Re-ZADD the memberships of live local channels, in one pipelined round trip;
+        `restoring` after a lost connection: Redis may have lost them all (memberships.py)."""
         now, now_mono = time.time(), time.monotonic()
-        client = self.shards.client(self.shards.index(self.process_id))
+        home = self.shards.index(self.process_id)
+        client = self.shards.client(home)
         pipe = client.pipeline(transaction=False)
+        if restoring and self.detects_lost_memberships:
+            pipe.set(self.marker.key, self.marker.restoring_value(), nx=True)
         for group, channels in self._groups.items():
             live = [channel for channel in channels if self._is_live(channel, now_mono)]
             if live:
@@ -261,6 +323,19 @@ class RedisChannelLayer(RedisLayerBase):
                 pipe.expire(group_key, self._group_ttl)
         if len(pipe):
             await pipe.execute()
+        if restoring:
+            self.marker.seen[home] = b"1"
+
+    async def mark_memberships(self) -> None:
+        """At a receive loop's start: the marker of a fresh Redis (memberships.py)."""
+        if not self.detects_lost_memberships:
+            return
+        home = self.shards.index(self.process_id)
+        marker = self.marker
+        # Seen before and started again (a loop that ended): a missing marker is a loss.
+        value = marker.fresh_value() if marker.seen[home] == b"0" else marker.restoring_value()
+        await self.shards.batched(home).execute_command("SET", marker.key, value, "NX")
+        marker.seen[home] = b"1"
 
     # -- liveness: leases and the sweep ----------------------------------------------------
 
@@ -308,7 +383,10 @@ class RedisChannelLayer(RedisLayerBase):
             self._count_error("flush", exc)
             raise
         self._forget_everything()
+        self.marker.forget()
 
     async def close(self) -> None:
+        if self._reliable is not None:
+            await self._reliable.close()
         await super().close()
         self._receiver.reset()

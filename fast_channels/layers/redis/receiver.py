@@ -19,6 +19,7 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from fast_channels.layers.redis.connection import Backoff
 from fast_channels.layers.redis.multiplex import MultiplexedConnection
+from fast_channels.observability.logging import RateLimitedLog
 
 if TYPE_CHECKING:
     from fast_channels.layers.redis.common import LocalChannel
@@ -28,6 +29,8 @@ logger = structlog.get_logger("fast_channels.layers.redis")
 
 POP_BATCH = 1000
 RoundTrip = Callable[[list[tuple[Any, ...]]], Awaitable[list[Any]]]
+# Frames whose ACK failed, kept to resend (one target list each): bounded, see _check_ack.
+MAX_UNACKED = 100 * POP_BATCH
 FEW = 8  # deliveries in a burst small enough to let their receivers run before the next pop
 
 
@@ -54,6 +57,7 @@ class ProcessReceiver:
         self._housekeeping: asyncio.Task[None] | None = None
         self._pullers: dict[str, asyncio.Task[None]] = {}
         self._blmpop = True  # until the server says it does not know BLMPOP
+        self._ack_failed_log = RateLimitedLog(logger, "fast_channels.layer.redis_error")
 
     def ensure_running(self) -> None:
         if self._loop_task is None or self._loop_task.done():
@@ -72,18 +76,21 @@ class ProcessReceiver:
     # -- the process loop ------------------------------------------------------------------
 
     async def _run(self) -> None:
-        layer, backoff, failed = self.layer, Backoff(), False
+        layer, backoff, failed, started = self.layer, Backoff(), False, False
         while not stopping():
             try:
                 if failed:
                     # A restarted Redis may have lost our memberships: put them back first.
-                    await layer.refresh_memberships()
+                    await layer.refresh_memberships(restoring=True)
                     # Counted once Redis really answered (refresh sends nothing when there
                     # are no memberships), so one outage is one reconnect.
                     await layer.shards.client(layer.shards.index(layer.process_id)).ping()
                     layer.metrics.reconnect("receive")
                     logger.info("fast_channels.layer.reconnected", layer=layer.alias, op="receive")
                     failed = False
+                elif not started:
+                    await self._mark_memberships()
+                started = True
                 await self._pump(backoff)
             except RedisError as exc:
                 layer._count_error("receive", exc)
@@ -93,6 +100,14 @@ class ProcessReceiver:
                 logger.exception("fast_channels.layer.receive_loop_error", layer=layer.alias)
                 failed = True
                 await asyncio.sleep(backoff.next_delay())
+
+    async def _mark_memberships(self) -> None:
+        # Not worth holding the loop for: without the marker, group_send just cannot tell a
+        # later loss (Redis at maxmemory refuses this write but still serves pops).
+        try:
+            await self.layer.mark_memberships()
+        except RedisError as exc:
+            self.layer._count_error("group_refresh", exc)
 
     async def _pump(self, backoff: Backoff) -> None:
         """One round trip per burst: the previous burst's capacity counts are fixed (ACK) and
@@ -118,6 +133,8 @@ class ProcessReceiver:
                 backoff.reset()
                 if taken:
                     taken = await self._check_ack(scripts_client, replies[0], taken)
+                # Whatever the ACK's reply, the frames BLMPOP popped have left Redis: they
+                # are handed on (an unacknowledged batch is only a capacity count not yet fixed).
                 delivered = self._take(replies[-1], taken)
                 if delivered is None:
                     return await self._pump_without_blmpop(backoff)
@@ -160,13 +177,26 @@ class ProcessReceiver:
         return pipelined, client, None
 
     async def _check_ack(self, client: Any, reply: Any, taken: list[bytes]) -> list[bytes]:
-        """What is still unacknowledged after the ACK's reply (all of it when ACK did not run)."""
+        """What is still unacknowledged after the ACK's reply (all of it when ACK did not run).
+
+        An error reply means ACK wrote nothing: a script that fails does so at its first write
+        (Redis at maxmemory refuses the first write that could grow memory, and allows the
+        rest once one has run; NOSCRIPT, LOADING, READONLY refuse it whole). So the same
+        targets are sent again with the next ACK, and no count is subtracted twice. A reply
+        lost with its connection is not retried (the ACK may have run); the counts it would
+        have fixed stay high until the queue drains, when ACK deletes them."""
+        if not isinstance(reply, Exception):
+            return []
         if isinstance(reply, NoScriptError):
             await self.layer.scripts.load(client, self.layer.scripts.ack_sha())
-            return taken
-        if isinstance(reply, Exception):
-            raise reply
-        return []
+        else:
+            self.layer.metrics.redis_error("receive")
+            self._ack_failed_log(layer=self.layer.alias, op="receive", error=repr(reply))
+        if len(taken) > MAX_UNACKED:
+            # Too much to keep (a long OOM under a big backlog): the counts over-estimate
+            # (early ChannelFull, never a loss) until the queue drains.
+            return []
+        return taken
 
     def _take(self, popped: Any, taken: list[bytes]) -> int | None:
         """Deliver what BLMPOP popped and note its targets; how many local deliveries that

@@ -227,11 +227,21 @@ end
 return {left, items}
 """
 
-# KEYS: group, group capacities, expiry index, leases. ARGV: prefix, now, expires-at, default
-# capacity, group_expiry, payload, ttl. Returns {delivered, full, pruned, members reaped}.
+# KEYS: group, group capacities, memberships marker (memberships.py), expiry index, leases.
+# ARGV: prefix, now, expires-at, default capacity, group_expiry, payload, ttl, 1 if the
+# caller saw the marker before. Returns {delivered, full, pruned, marker present, members
+# reaped}, or {LOST or RESTORING, 0, 0, 0, 0} without sending when the memberships may be
+# incomplete.
 GROUP_SEND = """
-local group, caps_key, index = KEYS[1], KEYS[2], KEYS[3]
+local group, caps_key, index = KEYS[1], KEYS[2], KEYS[4]
 local prefix, now = ARGV[1], tonumber(ARGV[2])
+local mark = redis.call('GET', KEYS[3])
+if mark then
+  if tonumber(mark) > now then return {-2, 0, 0, 0, 0} end
+elseif ARGV[8] == '1' then
+  return {-1, 0, 0, 0, 0}
+end
+local present = mark and 1 or 0
 local head, default_cap, expires = ARGV[3] .. '\\n', tonumber(ARGV[4]), tonumber(ARGV[3])
 local payload, ttl = ARGV[6], ARGV[7]
 local lapsed = redis.call('ZRANGEBYSCORE', group, '-inf', '(' .. (now - tonumber(ARGV[5])))
@@ -240,7 +250,7 @@ if #lapsed > 0 then
   call_chunked('HDEL', caps_key, lapsed)
 end
 local members = redis.call('ZRANGE', group, 0, -1)
-if #members == 0 then return {0, 0, 0} end
+if #members == 0 then return {0, 0, 0, present, 0} end
 local caps = {}
 if redis.call('EXISTS', caps_key) == 1 then
   local flat = redis.call('HGETALL', caps_key)
@@ -283,7 +293,7 @@ end
 local reaped = 0
 for _, process in ipairs(order) do
   local channels = by_process[process]
-  if lease_ended(KEYS[4], process) then
+  if lease_ended(KEYS[5], process) then
     -- Its receive loop stopped renewing its lease: the process died (SIGKILL, OOM, node lost).
     -- Its members would fill a queue nobody reads and be counted full, then expired, for
     -- group_expiry: reap them (the frames already queued for it are counted by SWEEP).
@@ -297,7 +307,7 @@ for _, process in ipairs(order) do
     delivered, full, pruned = delivered + d, full + f, pruned + p
   end
 end
-return {delivered, full, pruned, reaped}
+return {delivered, full, pruned, present, reaped}
 """
 
 # Redis Cluster, group_send step 1, in the group's slot. KEYS: group, group capacities.
@@ -433,6 +443,12 @@ class Scripts:
 
     def sweep(self, client: Any, keys: list[str], args: list[Any]) -> Awaitable[list[int]]:
         return self._call("sweep", SWEEP, client, keys, args)
+
+    def run(
+        self, name: str, body: str, client: Any, keys: list[str], args: list[Any]
+    ) -> Awaitable[Any]:
+        """A script kept outside this module (reliable.py), with this module's prelude."""
+        return self._call(name, body, client, keys, args)
 
     def ack_sha(self) -> str:
         """The SHA of ACK, for EVALSHA queued in the receive loop's pipeline."""
