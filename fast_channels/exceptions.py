@@ -23,3 +23,8 @@ class ChannelFull(Exception):
 
 class MessageTooLarge(Exception):
     """The serialized message is larger than the layer accepts: nothing was sent."""
+
+
+class ClientDisconnected(StopConsumer, OSError):
+    """A send found the client gone. It stops the consumer like StopConsumer (it is not a
+    handler error), and `except OSError` still catches it, as it caught the server's error."""

@@ -46,7 +46,7 @@ def add_observability_endpoints(
     """Add GET /metrics, /healthz (process alive) and /readyz (every registered layer answers a
     ping within `timeout`, and the process is not draining) to a Starlette or FastAPI app."""
     endpoints = ObservabilityEndpoints(
-        layers=channel_layers.items, draining=lambda: drain_state.draining, timeout=timeout
+        layers=channel_layers.instrumented, draining=lambda: drain_state.draining, timeout=timeout
     )
     app.router.routes.extend(endpoints.routes(prefix))
     return endpoints

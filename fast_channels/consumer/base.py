@@ -14,12 +14,25 @@ from typing import Any, ClassVar
 import structlog
 
 from fast_channels._utils import parse_cookies
-from fast_channels.exceptions import InvalidChannelLayerError, StopConsumer
-from fast_channels.layers import BaseChannelLayer, get_channel_layer
+from fast_channels.consumer._layers import has_fast_path, layer_for
+from fast_channels.exceptions import StopConsumer
+from fast_channels.layers import BaseChannelLayer
 from fast_channels.layers.buffer import Delivery
-from fast_channels.observability.instruments import ConsumerInstruments, consumer_instruments
+from fast_channels.observability.instruments import (
+    ConsumerInstruments,
+    HandlerInstruments,
+    consumer_instruments,
+)
 from fast_channels.observability.tracing import handler_span, tracing_enabled
+from fast_channels.type_defs import (  # noqa: F401 -- 1.x code imports these from here
+    ASGIApplication,
+    ASGIReceiveCallable,
+    ASGISendCallable,
+    ChannelMessage,
+    ChannelScope,
+)
 from fast_channels.types import Message, Receive, Scope, Send
+from fast_channels.utils import await_many_dispatch  # noqa: F401 -- 1.x exported it here
 
 logger = structlog.get_logger("fast_channels.consumer")
 
@@ -108,7 +121,7 @@ class ConsumerApp:
         functools.update_wrapper(self, consumer_class, updated=())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.consumer_class(**self.consumer_initkwargs).handle(scope, receive, send)
+        await self.consumer_class(**self.consumer_initkwargs)._serve(scope, receive, send)
 
 
 class AsyncConsumer:
@@ -152,6 +165,11 @@ class AsyncConsumer:
         return ConsumerApp(cls, initkwargs)
 
     @property
+    def handler_instruments(self) -> HandlerInstruments:
+        """Where handler durations and errors are counted (the HTTP consumer has its own)."""
+        return self.instruments
+
+    @property
     def instruments(self) -> ConsumerInstruments:
         instruments = self._instruments
         if instruments is None:  # resolved at first use: a class never used exports nothing
@@ -160,23 +178,16 @@ class AsyncConsumer:
 
     def _resolve_channel_layer(self) -> BaseChannelLayer | None:
         alias = self.channel_layer_alias
-        if alias is None:
-            return None
-        layer = get_channel_layer(alias)
-        if layer is None:
-            raise InvalidChannelLayerError(
-                f"{type(self).__name__}.channel_layer_alias is {alias!r}, "
-                "but no channel layer is registered under that alias"
-            )
-        return layer
+        return None if alias is None else layer_for(type(self), alias)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """An instance is an ASGI app too: each connection runs on its own shallow copy,
         so one mounted instance serves any number of connections without sharing state."""
-        await copy.copy(self).handle(scope, receive, send)
+        await copy.copy(self)._serve(scope, receive, send)
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run this instance for one connection."""
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run this instance for one connection. Not named `handle`: that is the request
+        hook of AsyncHttpConsumer, as in 1.x."""
         if "cookies" not in scope:
             scope["cookies"] = parse_cookies(scope.get("headers"))
         self.scope = scope
@@ -215,9 +226,10 @@ class AsyncConsumer:
         loop = asyncio.get_running_loop()
         ended: asyncio.Future[BaseException] = loop.create_future()
         turn = _Turn()
+        feed = self._feed_deliveries if has_fast_path(layer) else self._feed_received
         feeders = [
             loop.create_task(self._feed_events(receive, turn, ended), context=context),
-            loop.create_task(self._feed_deliveries(layer, turn, ended), context=context),
+            loop.create_task(feed(layer, turn, ended), context=context),
         ]
         try:
             error = await ended
@@ -291,6 +303,27 @@ class AsyncConsumer:
             if _feeder_ended(ended, error):
                 raise
 
+    async def _feed_received(
+        self, layer: BaseChannelLayer, turn: _Turn, ended: asyncio.Future[BaseException]
+    ) -> None:
+        """_feed_deliveries for a layer without our fast path: its messages come from its
+        receive(), with no envelope (so no delivery-latency metric or trace link)."""
+        channel = self.channel_name
+        try:
+            while True:
+                message = await layer.receive(channel)
+                if turn.held:
+                    await turn.wait()
+                else:
+                    turn.held = True
+                try:
+                    await self.dispatch(message)
+                finally:
+                    turn.release()
+        except BaseException as error:
+            if _feeder_ended(ended, error):
+                raise
+
     async def dispatch(self, message: Message) -> None:
         """Call the handler named by the message's type."""
         message_type = message.get("type") if type(message) is dict else None
@@ -326,7 +359,7 @@ class AsyncConsumer:
         name = get_handler_name(message)
         if getattr(self, name, None) is None:
             return None  # not remembered: unknown types come from senders, unbounded
-        entry = (name, *self.instruments.handler(name))
+        entry = (name, *self.handler_instruments.handler(name))
         table = self._dispatch_table
         if type(message["type"]) is str and len(table) < _HANDLER_NAMES_MAX:
             table[message["type"]] = entry
@@ -354,9 +387,10 @@ class AsyncConsumer:
 
     async def cleanup(self) -> None:
         """Runs once when the consumer ends, however it ends; each step is time-bounded."""
-        if self.channel_layer is not None:
-            layer = self.channel_layer
-            await self._bounded("release_channel", layer.release_channel(self.channel_name))
+        # A layer that is not a BaseChannelLayer may have no release_channel().
+        release = getattr(self.channel_layer, "release_channel", None)
+        if release is not None:
+            await self._bounded("release_channel", release(self.channel_name))
 
     async def _bounded(self, step: str, awaitable: Awaitable[Any]) -> None:
         try:

@@ -2,34 +2,64 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any, ClassVar
 
 import structlog
 
-from fast_channels.consumer import _json
+from fast_channels.consumer import _json, slow
+from fast_channels.consumer._compat import abort_connection
 from fast_channels.consumer.base import AsyncConsumer
 from fast_channels.consumer.ratelimit import TokenBucket
 from fast_channels.drain import drain_state
 from fast_channels.exceptions import (
     AcceptConnection,
+    ClientDisconnected,
     DenyConnection,
     InvalidChannelLayerError,
     StopConsumer,
 )
 from fast_channels.observability.tracing import connect_span
-from fast_channels.types import Headers, Message
+from fast_channels.type_defs import (  # noqa: F401 -- 1.x code imports these from here
+    ChannelHeaders,
+    WebSocketAcceptEvent,
+    WebSocketCloseEvent,
+    WebSocketConnectEvent,
+    WebSocketDisconnectEvent,
+    WebSocketReceiveEvent,
+)
+from fast_channels.types import Headers, Message, Receive, Scope, Send
 
 logger = structlog.get_logger("fast_channels.websocket")
 
 CLOSE_NORMAL = 1000
 CLOSE_UNSUPPORTED_DATA = 1003
+CLOSE_NO_STATUS = 1005
 CLOSE_ABNORMAL = 1006
 CLOSE_INVALID_PAYLOAD = 1007
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_MESSAGE_TOO_BIG = 1009
 CLOSE_INTERNAL_ERROR = 1011
+# A slow consumer's close (README "Slow consumers"): "Try Again Later", the registered code for
+# a server casting off a client for a passing condition: the client may reconnect (and must
+# resync what it missed). 1008 would blame a message the client sent; 3000-4999 are not ours.
+CLOSE_SLOW_CONSUMER = 1013
+
+# Stands in for the watchdog of a consumer nobody watches.
+_UNWATCHED = slow.Watchdog()
+
+
+def disconnect_code(message: Message) -> int:
+    """The close code of a `websocket.disconnect` event. uvicorn (0.30 to 0.55, each of its
+    WebSocket protocols) reports a connection lost without a close frame (a TCP reset, an EOF)
+    as 1005, the code of a close frame without a status; only a close frame's event carries a
+    "reason". Without one, 1005 is what RFC 6455 calls an abnormal closure, 1006."""
+    code = int(message.get("code") or CLOSE_NORMAL)
+    if code == CLOSE_NO_STATUS and "reason" not in message:
+        return CLOSE_ABNORMAL
+    return code
 
 
 def _text_size(text: str) -> int:
@@ -47,6 +77,16 @@ class AsyncWebsocketConsumer(AsyncConsumer):
     # bursts up to this many); more closes the socket with 1008. None disables the limit.
     rate_limit_messages: ClassVar[int | None] = None
     rate_limit_period: ClassVar[float] = 1.0
+    # Slow readers (README "Slow consumers"). "close": a send to the client that has not
+    # returned after `send_timeout` seconds (the client stopped reading: the server's write
+    # buffer is full) closes the socket with 1013, counted as reason="slow_consumer". "drop":
+    # the handler waits on the send for as long as it takes, while the layer drops and counts
+    # what overflows this consumer's buffer. None: no bound, the same as "drop".
+    slow_consumer_policy: ClassVar[slow.SlowConsumerPolicy] = "close"
+    send_timeout: ClassVar[float | None] = 10.0
+
+    base_receive: Receive
+    _task: asyncio.Task[Any] | None = None
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -58,6 +98,22 @@ class AsyncWebsocketConsumer(AsyncConsumer):
         self._connected_at = 0.0
         self._rate_limit: TokenBucket | None = None
         self._new_rate_limit()  # validates the options: as_asgi() fails at mount time
+        slow.validate(type(self).__name__, self.slow_consumer_policy, self.send_timeout)
+        self._watchdog = _UNWATCHED
+        self._sending = False  # awaiting a send to the client (see slow.py)
+        self._close_label: str | None = None  # the metric reason, when not the code's
+        self._cancelled = False
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.base_receive = receive
+        self._task = asyncio.current_task()
+        try:
+            await super()._serve(scope, receive, send)
+        except asyncio.CancelledError:
+            # Our own cancel (_close_slow, where the connection could not be aborted) ends
+            # the consumer like a close; anyone else's goes on.
+            if not self._cancelled or (self._task is not None and self._task.uncancel() > 0):
+                raise
 
     # -- ASGI events -----------------------------------------------------------------------
 
@@ -100,11 +156,10 @@ class AsyncWebsocketConsumer(AsyncConsumer):
             await self.receive(bytes_data=data)
 
     async def websocket_disconnect(self, message: Message) -> None:
-        code = message.get("code") or CLOSE_NORMAL
         if self._close_code is None:  # the client closed first; otherwise keep our reason
-            self._close_code = code
+            self._close_code = disconnect_code(message)
         await self._leave_groups()
-        await self._run_disconnect(code)
+        await self._run_disconnect(self._close_code)
         raise StopConsumer()
 
     # -- what applications override --------------------------------------------------------
@@ -121,10 +176,13 @@ class AsyncWebsocketConsumer(AsyncConsumer):
     # -- talking to the client -------------------------------------------------------------
 
     async def accept(self, subprotocol: str | None = None, headers: Headers | None = None) -> None:
-        await super().send(
+        await self._send_event(
             {"type": "websocket.accept", "subprotocol": subprotocol, "headers": list(headers or [])}
         )
         self._accepted = True
+        if self.slow_consumer_policy == "close" and self.send_timeout is not None:
+            self._watchdog = slow.watchdog()
+            self._watchdog.watch(self, self.send_timeout)
         self._connected_at = time.monotonic()
         drain_state.add(self)
         self.instruments.opened.inc()
@@ -135,14 +193,20 @@ class AsyncWebsocketConsumer(AsyncConsumer):
         self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
     ) -> None:
         # Straight to the server (AsyncConsumer.send only forwards): one coroutine less each.
+        message: Message
         if text_data is not None:
-            await self.base_send({"type": "websocket.send", "text": text_data})
-            self.instruments.bytes_out.observe(_text_size(text_data))  # and counts it
+            message, size = {"type": "websocket.send", "text": text_data}, _text_size(text_data)
         elif bytes_data is not None:
-            await self.base_send({"type": "websocket.send", "bytes": bytes_data})
-            self.instruments.bytes_out.observe(len(bytes_data))
+            message, size = {"type": "websocket.send", "bytes": bytes_data}, len(bytes_data)
         else:
             raise ValueError("You must pass one of bytes_data or text_data")
+        self._sending = True  # see slow.py: what finds a client that does not read
+        try:
+            await self.base_send(message)
+        except OSError as error:
+            raise self._gone(error) from None
+        self._sending = False
+        self.instruments.bytes_out.observe(size)  # and counts the frame
         if close:
             await self.close(close)
 
@@ -157,7 +221,41 @@ class AsyncWebsocketConsumer(AsyncConsumer):
         message: Message = {"type": "websocket.close", "code": close_code}
         if reason:
             message["reason"] = reason
-        await super().send(message)
+        await self._send_event(message)
+
+    async def _send_event(self, message: Message) -> None:
+        """Send an ASGI event other than a frame (accept, close), watched like a frame."""
+        self._sending = True
+        try:
+            await self.base_send(message)
+        except OSError as error:
+            raise self._gone(error) from None
+        self._sending = False
+
+    def _gone(self, error: OSError) -> ClientDisconnected:
+        """A send found the client gone (ASGI servers raise an OSError subclass): not a
+        handler error. The consumer stops; the socket counts as closed abnormally, unless it
+        was closed for a reason of ours first."""
+        self._sending = False
+        if self._close_code is None:
+            self._close_code = CLOSE_ABNORMAL if self._accepted else CLOSE_INTERNAL_ERROR
+        return ClientDisconnected(str(error) or "the client is gone")
+
+    def _close_slow(self) -> None:
+        """Called by the watchdog: a send has blocked past send_timeout. The connection is
+        aborted (a close frame would wait behind the unread bytes, see _compat.py); the send
+        then fails and the consumer stops as for a vanished client, with our reason."""
+        self._closed = True
+        self._close_code, self._close_label = CLOSE_SLOW_CONSUMER, "slow_consumer"
+        logger.warning(
+            "slow consumer closed: a send to the client blocked past send_timeout",
+            consumer=type(self).__name__,
+            send_timeout=self.send_timeout,
+            channel=getattr(self, "channel_name", None),
+        )
+        if not abort_connection(self.base_receive) and self._task is not None:
+            self._cancelled = True
+            self._task.cancel()
 
     # -- groups and cleanup ----------------------------------------------------------------
 
@@ -195,11 +293,12 @@ class AsyncWebsocketConsumer(AsyncConsumer):
                 self._close_code = CLOSE_ABNORMAL if self._accepted else CLOSE_INTERNAL_ERROR
             await self._run_disconnect(self._close_code)
         await super().cleanup()
+        self._watchdog.unwatch(self)
         instruments = self.instruments
         if self._accepted:
             drain_state.discard(self)
             instruments.connections.dec()
-        instruments.closed(self._close_code)
+        instruments.closed(self._close_code, self._close_label)
         logger.info(
             "websocket disconnected",
             consumer=type(self).__name__,
@@ -236,7 +335,12 @@ class AsyncJsonWebsocketConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=text, close=close)
             return
         # send() not overridden: its work inline, a coroutine less per message.
-        await self.base_send({"type": "websocket.send", "text": text})
+        self._sending = True
+        try:
+            await self.base_send({"type": "websocket.send", "text": text})
+        except OSError as error:
+            raise self._gone(error) from None
+        self._sending = False
         self.instruments.bytes_out.observe(_text_size(text))
 
     @classmethod

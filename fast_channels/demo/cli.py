@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
-from fast_channels import __version__
+from fast_channels import __version__, handshake
 from fast_channels.demo.layer import LayerUnavailableError, make_layer, require_reachable
 from fast_channels.demo.worker import DEFAULT_STEP_DELAY, JOBS_CHANNEL, serve
 
@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--redis-url", help="use the Redis layer, e.g. redis://127.0.0.1:6379/0")
     demo.add_argument("--no-worker", action="store_true", help="do not run a job worker")
     demo.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
+    demo.add_argument(
+        "--handshake-timeout", type=_handshake_timeout, metavar="SECONDS",
+        default=os.environ.get(handshake.ENV) or handshake.DEFAULT_TIMEOUT,
+        help="close a connection whose request (WebSocket handshake) is not complete after "
+        f"SECONDS (default ${handshake.ENV}, else {handshake.DEFAULT_TIMEOUT:g})",
+    )  # fmt: skip
     worker = commands.add_parser("worker", help="run the job worker process",
                                  description=WORKER_HELP, formatter_class=fmt)  # fmt: skip
     worker.add_argument("--redis-url", required=True, help="the Redis the demo servers use")
@@ -55,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--step-delay", type=float, default=DEFAULT_STEP_DELAY,
                          help=f"seconds per job step (default {DEFAULT_STEP_DELAY})")  # fmt: skip
     return parser
+
+
+def _handshake_timeout(value: str) -> float:
+    try:
+        return handshake.parse_timeout(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -105,7 +118,10 @@ def run_demo(args: argparse.Namespace) -> int:
     # before `finally` stops the worker, so SIGTERM becomes an exception here instead.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+        # uvicorn alone never closes a connection that does not finish its first request
+        # (see fast_channels/handshake.py); its default HTTP protocol, with that bound.
+        http = handshake.handshake_protocol(float(args.handshake_timeout))
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, http=http)
     finally:
         if worker is not None:
             _stop(worker)

@@ -13,15 +13,16 @@ from fast_channels.exceptions import ChannelFull, InvalidChannelLayerError
 from fast_channels.layers import DEFAULT_CHANNEL_LAYER, BaseChannelLayer
 
 # Room and user names end up in group names, which allow only these characters; the length
-# keeps "chat.<room>" well under the layer's 100-character limit.
-_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# keeps "chat.<room>" well under the layer's 100-character limit. Matched in full: `$` would
+# let "room\n" through (it matches before a trailing newline).
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 MAX_MESSAGE_LENGTH = 2000
 # Sent on close when the room name is refused; before accept the client sees HTTP 403.
 CLOSE_BAD_ROOM = 4400
 
 
 def is_valid_room(room: object) -> bool:
-    return isinstance(room, str) and bool(_NAME.match(room))
+    return isinstance(room, str) and bool(_NAME.fullmatch(room))
 
 
 def room_group(room: str) -> str:
@@ -70,7 +71,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     def _user_name(self) -> str:
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         name = (query.get("name") or [""])[0]
-        return name if _NAME.match(name) else f"guest-{secrets.token_hex(2)}"
+        return name if _NAME.fullmatch(name) else f"guest-{secrets.token_hex(2)}"
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         action = content.get("action") if isinstance(content, dict) else None

@@ -38,7 +38,9 @@ def make_layer(redis_url: str | None = None) -> BaseChannelLayer:
             f"imported here ({error}); run the demo without --redis-url to use the in-memory layer"
         ) from error
     try:
-        layer = layer_class(hosts=[redis_url], prefix=REDIS_PREFIX)
+        # Jobs at least once: a worker killed mid-job leaves its jobs to the next one (only
+        # the workers' named channel changes; sockets' channels stay at most once).
+        layer = layer_class(hosts=[redis_url], prefix=REDIS_PREFIX, delivery="at_least_once")
     except (TypeError, ValueError) as error:
         raise LayerUnavailableError(f"--redis-url {redis_url!r}: {error}") from error
     if not isinstance(layer, BaseChannelLayer):

@@ -73,32 +73,34 @@ async def run_worker(
     step_delay: float = DEFAULT_STEP_DELAY,
 ) -> None:
     """Serve job requests until cancelled; running jobs are cancelled with it."""
-    slots = asyncio.Semaphore(MAX_CONCURRENT_JOBS)
-    jobs: set[asyncio.Task[None]] = set()
-
-    def finished(task: asyncio.Task[None]) -> None:
-        jobs.discard(task)
-        slots.release()
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("job failed", error=repr(task.exception()))
-
     logger.info("worker ready", channel=channel, layer=type(layer).__name__)
+    # Each job runs in the task that received it, which asks for the next request only once
+    # the job is over: with delivery="at_least_once" that acknowledges the job, so a worker
+    # killed mid-job leaves it to be redelivered. Requests beyond these slots wait in the
+    # layer channel.
+    slots = [
+        asyncio.create_task(_serve_requests(layer, channel, step_delay))
+        for _ in range(MAX_CONCURRENT_JOBS)
+    ]
     try:
-        while True:
-            await slots.acquire()
-            message = await _next_request(layer, channel)
-            parsed = _parse_request(message)
-            if parsed is None:
-                slots.release()
-                logger.warning("malformed job request dropped", message=repr(message)[:200])
-                continue
-            task = asyncio.create_task(run_job(layer, *parsed, step_delay))
-            jobs.add(task)
-            task.add_done_callback(finished)
+        await asyncio.gather(*slots)
     finally:
-        for task in list(jobs):
+        for task in slots:
             task.cancel()
-        await asyncio.gather(*jobs, return_exceptions=True)
+        await asyncio.gather(*slots, return_exceptions=True)
+
+
+async def _serve_requests(layer: BaseChannelLayer, channel: str, step_delay: float) -> None:
+    while True:
+        message = await _next_request(layer, channel)
+        parsed = _parse_request(message)
+        if parsed is None:
+            logger.warning("malformed job request dropped", message=repr(message)[:200])
+            continue
+        try:
+            await run_job(layer, *parsed, step_delay)
+        except Exception as error:
+            logger.error("job failed", error=repr(error))
 
 
 async def _next_request(layer: BaseChannelLayer, channel: str) -> dict[str, Any]:

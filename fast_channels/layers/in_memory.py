@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import secrets
 import time
 from collections.abc import Coroutine
@@ -42,6 +41,9 @@ class InMemoryChannelLayer(BaseChannelLayer):
         self.groups: dict[str, dict[str, float]] = {}
         self._memberships: dict[str, set[str]] = {}  # channel -> groups, to release in O(groups)
         self._owned: set[str] = set()  # made by new_channel(), kept until release_channel()
+        # Buffers of the other channels (fixed names, "worker!x"): swept of expired messages.
+        self._named: set[str] = set()
+        self._next_sweep = 0.0
 
     # -- channels --------------------------------------------------------------------------
 
@@ -49,6 +51,8 @@ class InMemoryChannelLayer(BaseChannelLayer):
         buffer = self.channels.get(channel)
         if buffer is None:
             buffer = self.channels[channel] = ChannelBuffer()
+            if channel not in self._owned:
+                self._named.add(channel)
         return buffer
 
     def _has_room(self, channel: str, buffer: ChannelBuffer, now: float) -> bool:
@@ -60,11 +64,13 @@ class InMemoryChannelLayer(BaseChannelLayer):
         return len(buffer) < self.get_capacity(channel)
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
-        self.require_valid_message(message)
         self.require_valid_channel_name(channel)
-        if "!" in channel and channel not in self._owned:
-            # A process-specific channel this layer does not have (any more): its consumer is
+        # What a Redis receiver would get, copied once: the sender may go on mutating its dict.
+        payload = self.require_valid_message(message)
+        if "!" in channel and channel not in self._owned and _made_by_new_channel(channel):
+            # One of new_channel()'s that this layer does not have (any more): its consumer is
             # gone, and nobody could ever receive this. Dropped and counted, not buffered forever.
+            # Other "!" names ("worker!x") are anyone's to receive on, as in 1.x.
             self.metrics.dropped("released")
             return
         buffer = self._buffer(channel)
@@ -73,8 +79,6 @@ class InMemoryChannelLayer(BaseChannelLayer):
             self.metrics.channel_full("send")
             raise ChannelFull(f"Channel {channel!r} is at capacity ({self.get_capacity(channel)})")
         with producer_span("send", self.alias):
-            # A deep copy: the sender may keep mutating its dict after send returns.
-            payload = copy.deepcopy(message)
             buffer.put(Delivery(payload, "send", now, now + self.expiry, current_traceparent()))
         self.metrics.sent("send")
 
@@ -97,12 +101,49 @@ class InMemoryChannelLayer(BaseChannelLayer):
 
     async def _receive_named(self, channel: str) -> Delivery:
         self.require_valid_channel_name(channel, receive=True)
-        buffer = self._buffer(channel)
-        delivery = await receive_unexpired(buffer, self.metrics)
-        if not len(buffer) and not buffer.has_receivers and channel not in self._owned:
-            # Nobody holds this buffer: forget it so fixed-name channels do not accumulate.
+        self._sweep_if_due()
+        while True:
+            # Looked up again after each wake-up: another receiver may have forgotten the
+            # buffer in between (then a send made a new one).
+            buffer = self._buffer(channel)
+            polled = poll_unexpired(buffer, self.metrics)
+            if isinstance(polled, Delivery):
+                self._forget_if_idle(channel, buffer)
+                return polled
+            try:
+                await polled
+            except asyncio.CancelledError:  # a receive() that timed out leaves nothing behind
+                buffer.abandon(polled)
+                self._forget_if_idle(channel, buffer)
+                raise
+
+    def _forget_if_idle(self, channel: str, buffer: ChannelBuffer) -> None:
+        """Nobody holds this named channel's buffer: forget it, so that fixed-name channels
+        do not accumulate. Not if it is no longer the channel's buffer (nothing to forget)."""
+        if not len(buffer) and not buffer.has_receivers and self.channels.get(channel) is buffer:
             del self.channels[channel]
-        return delivery
+            self._named.discard(channel)
+
+    def _sweep_if_due(self) -> None:
+        """As 1.x did on every receive and group_send: drop the expired messages of named
+        channels, forget those left empty and take them out of their groups. At most once
+        per min(expiry, 1 s), and only over named channels: consumers' own channels drop
+        theirs when read, and a fan-out to thousands of them must not pay for a sweep."""
+        now = time.time()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + min(self.expiry, 1.0)
+        for channel in list(self._named):
+            buffer = self.channels.get(channel)
+            expired = 0 if buffer is None else buffer.drop_expired(now)
+            if expired:
+                self.metrics.dropped("expired", expired)
+            if buffer is None or (not len(buffer) and not buffer.has_receivers):
+                self.channels.pop(channel, None)
+                self._named.discard(channel)
+                if expired:
+                    for group in list(self._memberships.get(channel, ())):
+                        self._remove_member(group, channel)
 
     async def new_channel(self, prefix: str = "specific") -> str:
         channel = f"{prefix}.inmemory!{secrets.token_hex(8)}"
@@ -113,6 +154,7 @@ class InMemoryChannelLayer(BaseChannelLayer):
 
     async def release_channel(self, channel: str) -> None:
         self._owned.discard(channel)
+        self._named.discard(channel)
         buffer = self.channels.pop(channel, None)
         if buffer is not None:
             left = buffer.clear()
@@ -163,7 +205,8 @@ class InMemoryChannelLayer(BaseChannelLayer):
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         self.require_valid_group_name(group)
-        self.require_valid_message(message)
+        payload = self.require_valid_message(message)  # once, shared by every member
+        self._sweep_if_due()
         members = self.groups.get(group, {})
         now_mono = time.monotonic()
         lapsed = [
@@ -174,7 +217,7 @@ class InMemoryChannelLayer(BaseChannelLayer):
         for channel in lapsed:
             self._remove_member(group, channel)
         with producer_span("group_send", self.alias):
-            delivered, full = self._fan_out(members, copy.deepcopy(message), current_traceparent())
+            delivered, full = self._fan_out(members, payload, current_traceparent())
         if full:
             self.metrics.channel_full("group_send", full)
         self.metrics.sent("group_send", delivered)
@@ -209,7 +252,13 @@ class InMemoryChannelLayer(BaseChannelLayer):
             buffer.clear()
         self.channels.clear()
         self._owned.clear()
+        self._named.clear()
         self.metrics.groups.dec(len(self.groups))
         self.metrics.group_members.dec(sum(len(members) for members in self.groups.values()))
         self.groups.clear()
         self._memberships.clear()
+
+
+def _made_by_new_channel(channel: str) -> bool:
+    """Whether a "!" name has the shape InMemoryChannelLayer.new_channel() gives."""
+    return channel[: channel.index("!")].endswith(".inmemory")

@@ -24,8 +24,11 @@ Lifespan = Callable[[Any], AbstractAsyncContextManager[Mapping[str, Any] | None]
 async def close_layers(registry: ChannelLayerRegistry = channel_layers) -> None:
     """Close every registered layer; one failing does not keep the others open."""
     for alias, layer in registry.items():
+        close = getattr(layer, "close", None)  # a third-party layer may have none
+        if close is None:
+            continue
         try:
-            await layer.close()
+            await close()
         except Exception:
             logger.exception("fast_channels.layer.close_failed", layer=alias)
 

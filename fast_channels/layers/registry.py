@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from fast_channels.layers.base import BaseChannelLayer
 
 DEFAULT_CHANNEL_LAYER = "default"
+
+# What consumers call on a layer. Any object with these is accepted (1.x took any object:
+# mocks, third-party layers); consumers take its messages through its receive().
+LAYER_METHODS = ("send", "receive", "new_channel", "group_add", "group_discard", "group_send")
+
+
+def _require_layer(alias: str, layer: Any) -> None:
+    if isinstance(layer, BaseChannelLayer):
+        return
+    missing = [name for name in LAYER_METHODS if not callable(getattr(layer, name, None))]
+    if missing:
+        raise TypeError(
+            f"Expected a channel layer for alias {alias!r} (a BaseChannelLayer, or an object "
+            f"with {', '.join(LAYER_METHODS)}), got {layer!r}, which lacks {', '.join(missing)}"
+        )
 
 
 class ChannelLayerRegistry:
@@ -14,9 +30,9 @@ class ChannelLayerRegistry:
         self._layers: dict[str, BaseChannelLayer] = {}
 
     def register(self, alias: str, layer: BaseChannelLayer) -> None:
-        if not isinstance(layer, BaseChannelLayer):
-            raise TypeError(f"Expected a BaseChannelLayer for alias {alias!r}, got {layer!r}")
-        layer.bind_alias(alias)
+        _require_layer(alias, layer)
+        if isinstance(layer, BaseChannelLayer):
+            layer.bind_alias(alias)  # others have no metrics of ours to label
         self._layers[alias] = layer
 
     def unregister(self, alias: str) -> None:
@@ -30,6 +46,10 @@ class ChannelLayerRegistry:
 
     def items(self) -> list[tuple[str, BaseChannelLayer]]:
         return list(self._layers.items())
+
+    def instrumented(self) -> list[tuple[str, BaseChannelLayer]]:
+        """The layers that are ours (BaseChannelLayer): those with metrics and a ping()."""
+        return [item for item in self._layers.items() if isinstance(item[1], BaseChannelLayer)]
 
     def clear(self) -> None:
         self._layers.clear()

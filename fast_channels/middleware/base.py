@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from fast_channels.type_defs import (  # noqa: F401 -- 1.x code imports these from here
+    ASGIReceiveCallable,
+    ASGISendCallable,
+    ChannelApplication,
+    ChannelScope,
+)
 from fast_channels.types import ASGIApp, Receive, Scope, Send
 
 
@@ -24,6 +30,12 @@ class WebsocketDenier:
 
     def __init__(self, code: int = 403) -> None:
         self.code = code
+
+    @classmethod
+    def as_asgi(cls, code: int = 403) -> WebsocketDenier:
+        """1.x's WebsocketDenier was a consumer, mounted with `WebsocketDenier.as_asgi()`;
+        an instance is already the ASGI app."""
+        return cls(code)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":

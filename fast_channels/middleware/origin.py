@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import ParseResult, SplitResult, urlparse, urlsplit
 
 from fast_channels.middleware.base import WebsocketDenier
 from fast_channels.types import ASGIApp, Headers, Receive, Scope, Send
@@ -22,7 +22,7 @@ class _Origin:
 @dataclass(frozen=True)
 class _Rule:
     scheme: str | None  # None: a bare host rule, any scheme
-    host: str  # "example.com", ".example.com", "*.example.com" or "*"
+    host: str  # "example.com", ".example.com" or "*"
     port: int | None  # None: any port (bare host rules only)
 
     def matches(self, origin: _Origin) -> bool:
@@ -38,9 +38,6 @@ class _Rule:
 def _host_matches(pattern: str, host: str) -> bool:
     if pattern == "*":
         return True
-    if pattern.startswith("*."):
-        suffix = pattern[1:]
-        return host.endswith(suffix) and len(host) > len(suffix)
     if pattern.startswith("."):
         return host == pattern[1:] or host.endswith(pattern)
     return host == pattern
@@ -65,10 +62,12 @@ def _parse_rule(rule: str) -> _Rule:
         raise TypeError(f"Expected each allowed origin as str, but got {type(rule).__name__}")
     schemed = "://" in rule
     url = _split(rule.lower() if schemed else f"//{rule.lower()}")
-    if url is None or url.hostname is None:
+    if url is None or url.hostname is None or url.hostname.startswith("*"):
+        # "*.example.com" included: 1.x matched it against nothing, so accepting it as
+        # "every subdomain" would silently widen who may connect.
         raise ValueError(
             f"Expected an allowed origin like 'https://example.com[:port]', 'example.com', "
-            f"'.example.com', '*.example.com' or '*', but got {rule!r}"
+            f"'.example.com' (that domain and its subdomains) or '*', but got {rule!r}"
         )
     if not schemed:
         return _Rule(None, url.hostname, url.port)
@@ -99,7 +98,8 @@ class OriginValidator:
     Rules: "*" (anything, even no header); "https://example.com" and
     "http://example.com:8080" (that scheme, and that port or the scheme's default);
     "example.com" (any scheme, any port unless the rule names one); a leading "." also
-    matches every subdomain, a leading "*." only subdomains. Other scopes pass untouched.
+    matches every subdomain. Other scopes pass untouched. Subclasses may override the
+    hooks 1.x had: valid_origin, validate_origin, match_allowed_origin, get_origin_port.
     """
 
     def __init__(self, application: ASGIApp, allowed_origins: Iterable[str]) -> None:
@@ -109,18 +109,48 @@ class OriginValidator:
             )
         self.application = application
         self.allowed_origins = list(allowed_origins)
-        self._allow_all = "*" in self.allowed_origins
-        self._rules = [_parse_rule(rule) for rule in self.allowed_origins if rule != "*"]
+        self._rules = {rule: _parse_rule(rule) for rule in self.allowed_origins if rule != "*"}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket" and not self.valid_origin(scope.get("headers", [])):
+        if scope["type"] == "websocket" and not self.valid_origin(
+            _parsed_origin(scope.get("headers", []))
+        ):
             await WebsocketDenier()(scope, receive, send)
             return
         await self.application(scope, receive, send)
 
-    def valid_origin(self, headers: Headers) -> bool:
-        if self._allow_all:
-            return True
-        value = _origin_header(headers)
-        origin = None if value is None else _parse_origin(value)
-        return origin is not None and any(rule.matches(origin) for rule in self._rules)
+    def valid_origin(self, parsed_origin: ParseResult | Headers | None) -> bool:
+        """The Origin, parsed (None when missing or malformed: only "*" lets that in).
+        Scope headers are accepted too."""
+        if isinstance(parsed_origin, list):
+            parsed_origin = _parsed_origin(parsed_origin)
+        if parsed_origin is None and "*" not in self.allowed_origins:
+            return False
+        return self.validate_origin(parsed_origin)
+
+    def validate_origin(self, parsed_origin: ParseResult | None) -> bool:
+        return any(
+            pattern == "*" or self.match_allowed_origin(parsed_origin, pattern)
+            for pattern in self.allowed_origins
+        )
+
+    def match_allowed_origin(self, parsed_origin: ParseResult | None, pattern: str) -> bool:
+        if parsed_origin is None or not parsed_origin.hostname or not parsed_origin.scheme:
+            return False
+        rule = self._rules.get(pattern)
+        if rule is None:  # a pattern added to allowed_origins after construction
+            rule = self._rules[pattern] = _parse_rule(pattern)
+        port = self.get_origin_port(parsed_origin)
+        return rule.matches(_Origin(parsed_origin.scheme, parsed_origin.hostname, port))
+
+    def get_origin_port(self, origin: ParseResult) -> int | None:
+        """The origin's port, else its scheme's default (80, 443), else None."""
+        return origin.port if origin.port is not None else DEFAULT_PORTS.get(origin.scheme)
+
+
+def _parsed_origin(headers: Headers) -> ParseResult | None:
+    """The request's one Origin header, parsed; None if missing, repeated or malformed."""
+    value = _origin_header(headers)
+    if value is None or _parse_origin(value) is None:
+        return None
+    return urlparse(value.decode("latin-1").strip().lower())

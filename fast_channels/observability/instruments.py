@@ -43,13 +43,16 @@ def _counted_histogram(histogram: Any, counter: Any, *labels: str) -> tuple[Any,
 CLOSE_REASONS = {
     1000: "normal",
     1001: "going_away",
+    1002: "protocol_error",
     1003: "unsupported_data",
+    1005: "normal",  # a close frame without a status code (a vanished client is 1006)
     1006: "abnormal",
     1007: "invalid_payload",
     1008: "policy_violation",
     1009: "message_too_big",
     1011: "error",
     1012: "service_restart",
+    1013: "try_again_later",
     403: "denied",
 }
 
@@ -67,8 +70,9 @@ OPS = ("send", "group_send")
 DROP_REASONS = ("expired", "channel_full", "undecodable", "released", "unknown_channel")
 REDIS_OPS = (
     "send", "group_send", "group_add", "group_discard", "group_refresh", "receive",
-    "subscribe", "flush", "backlog",
+    "subscribe", "flush", "backlog", "ack", "heartbeat",
 )  # fmt: skip
+REAP_REASONS = ("process_dead",)
 RECONNECT_OPS = ("receive", "subscribe")
 SUBSCRIBER_DISCONNECT_REASONS = ("closed_by_redis", "connection_lost")
 
@@ -93,7 +97,9 @@ class LayerInstruments:
             reason: self._child(m.layer_subscriber_disconnects, reason)
             for reason in SUBSCRIBER_DISCONNECT_REASONS
         }
+        self._reaped = {r: self._child(m.layer_group_members_reaped, r) for r in REAP_REASONS}
         self.fanout = self._child(m.layer_group_send_fanout)
+        self.redelivered = self._child(m.layer_messages_redelivered)
         self.groups = self._child(m.layer_groups)
         self.group_members = self._child(m.layer_group_members)
         self.local_depth = self._child(m.layer_queue_depth, "local")
@@ -139,6 +145,9 @@ class LayerInstruments:
             child = self._dropped[reason] = self._child(m.layer_messages_dropped, reason)
         child.inc(count)
 
+    def reaped(self, reason: str, count: int) -> None:
+        self._reaped[reason].inc(count)
+
     def redis_error(self, op: str) -> None:
         child = self._redis_errors.get(op)
         if child is None:
@@ -155,22 +164,12 @@ class LayerInstruments:
         child.inc()
 
 
-class ConsumerInstruments:
-    """The metrics of one consumer class."""
+class HandlerInstruments:
+    """The handler metrics of one consumer class."""
 
     def __init__(self, consumer: str) -> None:
         self.consumer = consumer
-        self.connections = _child(m.websocket_connections, consumer)
-        self.opened = _child(m.websocket_connections_opened, consumer)
-        # A frame's size observed counts the frame too (websocket_messages_total): one update.
-        self.bytes_in, self.messages_in = _counted_histogram(
-            m.websocket_message_bytes, m.websocket_messages, consumer, "in"
-        )
-        self.bytes_out, self.messages_out = _counted_histogram(
-            m.websocket_message_bytes, m.websocket_messages, consumer, "out"
-        )
         self._handlers: dict[str, tuple[Any, Any]] = {}
-        self._closed: dict[str, Any] = {}
 
     def handler(self, name: str) -> tuple[Any, Any]:
         children = self._handlers.get(name)
@@ -182,14 +181,68 @@ class ConsumerInstruments:
             self._handlers[name] = children
         return children
 
-    def closed(self, code: int | None) -> None:
-        reason = close_reason(code)
+
+class ConsumerInstruments(HandlerInstruments):
+    """The metrics of one websocket consumer class."""
+
+    def __init__(self, consumer: str) -> None:
+        super().__init__(consumer)
+        self.connections = _child(m.websocket_connections, consumer)
+        self.opened = _child(m.websocket_connections_opened, consumer)
+        # A frame's size observed counts the frame too (websocket_messages_total): one update.
+        self.bytes_in, self.messages_in = _counted_histogram(
+            m.websocket_message_bytes, m.websocket_messages, consumer, "in"
+        )
+        self.bytes_out, self.messages_out = _counted_histogram(
+            m.websocket_message_bytes, m.websocket_messages, consumer, "out"
+        )
+        self._closed: dict[str, Any] = {}
+
+    def closed(self, code: int | None, reason: str | None = None) -> None:
+        """Count a closed connection: `reason` when given (one of a few fixed values, e.g.
+        "slow_consumer"), else the reason of its close code."""
+        reason = reason or close_reason(code)
         child = self._closed.get(reason)
         if child is None:
             child = self._closed[reason] = _child(
                 m.websocket_connections_closed, self.consumer, reason
             )
         child.inc()
+
+
+STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "none")
+
+
+def status_class(status: int | None) -> str:
+    """A bounded label value for an HTTP status ("none": no response was started)."""
+    if status is None:
+        return "none"
+    return f"{status // 100}xx" if 200 <= status < 600 else "none"
+
+
+class HttpInstruments(HandlerInstruments):
+    """The metrics of one HTTP consumer class."""
+
+    def __init__(self, consumer: str) -> None:
+        super().__init__(consumer)
+        self.requests = _child(m.http_requests, consumer)
+        self.body_bytes = _child(m.http_response_bytes, consumer)
+        # Every status class at zero from the start, as the layers' counters (see OPS).
+        self._responses = {cls: _child(m.http_responses, consumer, cls) for cls in STATUS_CLASSES}
+
+    def responded(self, status: int | None) -> None:
+        self._responses[status_class(status)].inc()
+
+
+_http_consumers: dict[str, HttpInstruments] = {}
+
+
+def http_instruments(consumer: str) -> HttpInstruments:
+    """The instruments of an HTTP consumer class, by name (the `consumer` label)."""
+    instruments = _http_consumers.get(consumer)
+    if instruments is None:
+        instruments = _http_consumers[consumer] = HttpInstruments(consumer)
+    return instruments
 
 
 _consumers: dict[str, ConsumerInstruments] = {}

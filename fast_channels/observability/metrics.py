@@ -49,6 +49,24 @@ websocket_message_bytes = Histogram(
     ["consumer", "direction"],
     buckets=SIZE_BUCKETS,
 )
+http_requests = Gauge(
+    PREFIX + "http_requests",
+    "HTTP requests being answered by consumers (long-polls and event streams held open).",
+    ["consumer"],
+    multiprocess_mode="livesum",
+)
+http_responses = Counter(
+    PREFIX + "http_responses",
+    "HTTP consumer requests ended, by response status class (2xx ... 5xx; none: ended "
+    "before a response started).",
+    ["consumer", "status"],
+)
+http_response_bytes = Histogram(
+    PREFIX + "http_response_bytes",
+    "HTTP consumer response body chunk sizes in bytes.",
+    ["consumer"],
+    buckets=SIZE_BUCKETS,
+)
 consumer_handler_duration = Histogram(
     PREFIX + "consumer_handler_duration_seconds",
     "Time spent in a consumer handler.",
@@ -109,6 +127,17 @@ layer_messages_dropped = Counter(
     PREFIX + "layer_messages_dropped",
     "Messages dropped, by reason (expired, channel_full, undecodable, released).",
     ["layer", "reason"],
+)
+layer_group_members_reaped = Counter(
+    PREFIX + "layer_group_members_reaped",
+    "Group memberships removed by the layer, by reason (process_dead: its process stopped "
+    "renewing its lease).",
+    ["layer", "reason"],
+)
+layer_messages_redelivered = Counter(
+    PREFIX + "layer_messages_redelivered",
+    "Messages delivered again (delivery='at_least_once'): their receiver died or gave them back.",
+    ["layer"],
 )
 layer_redis_errors = Counter(
     PREFIX + "layer_redis_errors",

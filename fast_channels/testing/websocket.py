@@ -4,13 +4,28 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import unquote, urlsplit
 
-from fast_channels.testing.application import ApplicationCommunicator, UnexpectedMessageError
+from fast_channels.testing.application import (
+    ApplicationCommunicator,
+    CommunicatorTypeError,
+    CommunicatorValueError,
+    UnexpectedMessageError,
+)
+from fast_channels.type_defs import (  # noqa: F401 -- 1.x code imports these from here
+    ChannelApplication,
+    ChannelHeaders,
+    ChannelScope,
+)
 from fast_channels.types import ASGIApp, Headers
 
 DEFAULT_SPEC_VERSION = "2.4"  # what uvicorn announces
+
+# 1.x's names for what connect() returns: (accepted, subprotocol or close code).
+Connected: TypeAlias = bool
+CloseCodeOrAcceptSubProtocol: TypeAlias = int | str | None
+WebsocketConnectResponse: TypeAlias = tuple[Connected, CloseCodeOrAcceptSubProtocol]
 
 
 class WebsocketCommunicator(ApplicationCommunicator):
@@ -23,7 +38,7 @@ class WebsocketCommunicator(ApplicationCommunicator):
         spec_version: str | None = None,
     ) -> None:
         if not isinstance(path, str):
-            raise TypeError(f"Expected path as str, but got {type(path).__name__}")
+            raise CommunicatorTypeError(f"Expected path as str, but got {type(path).__name__}")
         url = urlsplit(path)
         scope = {
             "type": "websocket",
@@ -36,7 +51,7 @@ class WebsocketCommunicator(ApplicationCommunicator):
             "path": unquote(url.path),
             "raw_path": url.path.encode("utf-8"),
             "query_string": url.query.encode("utf-8"),
-            "headers": _normalize_headers(headers or []),
+            "headers": normalize_headers(headers or []),
             "subprotocols": list(subprotocols or []),
             # Advertised so that apps may deny with an HTTP response (see connect()).
             "extensions": {"websocket.http.response": {}},
@@ -65,7 +80,7 @@ class WebsocketCommunicator(ApplicationCommunicator):
             await self._receive_denial_body(timeout)
             return False, self.response_status
         raise UnexpectedMessageError(
-            '"websocket.accept", "websocket.close" or "websocket.http.response.start"', message
+            "'websocket.accept', 'websocket.close' or 'websocket.http.response.start'", message
         )
 
     async def _receive_denial_body(self, seconds: float) -> None:
@@ -73,23 +88,26 @@ class WebsocketCommunicator(ApplicationCommunicator):
         while more_body:
             message = await self.receive_output(seconds)
             if message["type"] != "websocket.http.response.body":
-                raise UnexpectedMessageError('"websocket.http.response.body"', message)
+                raise UnexpectedMessageError("'websocket.http.response.body'", message)
             self.response_body += message.get("body", b"")
             more_body = bool(message.get("more_body", False))
 
     async def send_to(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Send one frame: exactly one of `text_data` and `bytes_data`."""
         if (text_data is None) == (bytes_data is None):
-            raise ValueError("Expected one of text_data and bytes_data, but got both or neither")
+            raise CommunicatorValueError(
+                "You must supply exactly one of text_data or bytes_data (got both or neither)"
+            )
         # One key only, as uvicorn sends it.
         if text_data is not None:
             if not isinstance(text_data, str):
-                raise TypeError(f"Expected text_data as str, but got {type(text_data).__name__}")
+                kind = type(text_data).__name__
+                raise CommunicatorTypeError(f"The text_data argument must be a str, got {kind}")
             await self.send_input({"type": "websocket.receive", "text": text_data})
         else:
             if not isinstance(bytes_data, bytes | bytearray):
                 kind = type(bytes_data).__name__
-                raise TypeError(f"Expected bytes_data as bytes, but got {kind}")
+                raise CommunicatorTypeError(f"The bytes_data argument must be bytes, got {kind}")
             await self.send_input({"type": "websocket.receive", "bytes": bytes(bytes_data)})
 
     async def send_json_to(self, data: Any) -> None:
@@ -99,19 +117,21 @@ class WebsocketCommunicator(ApplicationCommunicator):
         """The next frame sent by the application; use `receive_output` to expect a close."""
         message = await self.receive_output(timeout)
         if message["type"] != "websocket.send":
-            raise UnexpectedMessageError('"websocket.send"', message)
+            raise UnexpectedMessageError("'websocket.send'", message)
         text = message.get("text")
         if text is not None:
             return str(text)
         data = message.get("bytes")
         if data is None:
-            raise UnexpectedMessageError('"websocket.send" with "text" or "bytes"', message)
+            raise UnexpectedMessageError("'websocket.send' with 'text' or 'bytes'", message)
         return bytes(data)
 
     async def receive_json_from(self, timeout: float = 1) -> Any:
         data = await self.receive_from(timeout)
         if not isinstance(data, str):
-            raise TypeError(f"Expected a text frame holding JSON, but got bytes {data[:50]!r}")
+            raise CommunicatorTypeError(
+                f"JSON data is not a text frame, it is bytes: {data[:50]!r}"
+            )
         return json.loads(data)
 
     async def disconnect(self, code: int = 1000, timeout: float = 1) -> None:
@@ -120,7 +140,7 @@ class WebsocketCommunicator(ApplicationCommunicator):
         await self.wait(timeout)
 
 
-def _normalize_headers(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
+def normalize_headers(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
     normalized: Headers = []
     for header in headers:
         if not (
@@ -128,7 +148,9 @@ def _normalize_headers(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
             and len(header) == 2
             and all(isinstance(part, bytes) for part in header)
         ):
-            raise TypeError(f"Expected each header as a (bytes, bytes) pair, but got {header!r}")
+            raise CommunicatorTypeError(
+                f"Expected each header as a (bytes, bytes) pair, but got {header!r}"
+            )
         name, value = header
         # ASGI servers lower-case header names; apps may rely on it.
         normalized.append((name.lower(), value))

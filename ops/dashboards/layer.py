@@ -62,7 +62,10 @@ def throughput() -> list[tuple[JSON, int, int]]:
              "sent {{op}}"),
             (f"sum by (op) (rate(fast_channels_layer_messages_received_total{{{LAYER}}}"
              f"[{RATE}]))", "delivered {{op}}"),
-        ], "ops", "Messages per second by operation."), 8, 8),
+            (f"sum(rate(fast_channels_layer_messages_redelivered_total{{{LAYER}}}[{RATE}]))",
+             "redelivered"),
+        ], "ops", "Messages per second by operation; redelivered: delivered again "
+           "(delivery='at_least_once') after their receiver died or gave them back."), 8, 8),
         (timeseries("Delivery latency by op", [
             quantile_by_op("0.5"), quantile_by_op("0.9"), quantile_by_op("0.99")], "s",
             "From send/group_send to the receiving handler's start.",
@@ -103,7 +106,11 @@ def health() -> list[tuple[JSON, int, int]]:
             lines=[line("FastChannelsMessagesDropped")]), 8, 8),
         (timeseries("Refused: channel full", [
             (f"sum by (op) (rate(fast_channels_layer_channel_full_total{{{LAYER}}}[{RATE}]))",
-             "{{op}}")], "ops", "Messages refused by full channels per second.",
+             "{{op}}"),
+            (f"sum by (reason) (rate(fast_channels_layer_group_members_reaped_total{{{LAYER}}}"
+             f"[{RATE}]))", "reaped: {{reason}}")], "ops",
+            "Messages refused by full channels per second, and group members reaped because "
+            "their process died (full refusals for them stop there).",
             lines=[line("FastChannelsChannelFull")]), 8, 8),
         (timeseries("Redis errors by op", [
             (f"sum by (op) (rate(fast_channels_layer_redis_errors_total{{{LAYER}}}[{RATE}]))",

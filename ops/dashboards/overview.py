@@ -74,12 +74,33 @@ def messages() -> list[tuple[JSON, int, int]]:
              f"[{RATE}]))", "sent {{layer}} {{op}}"),
             (f"sum by (layer, op) (rate(fast_channels_layer_messages_received_total{{{LAYER}}}"
              f"[{RATE}]))", "delivered {{layer}} {{op}}"),
+            (f"sum by (layer) (rate(fast_channels_layer_messages_redelivered_total{{{LAYER}}}"
+             f"[{RATE}]))", "redelivered {{layer}}"),
         ], "ops", "Messages accepted by send/group_send and handed to receivers, per second. "
-           "One group_send is delivered once per member."), 8, 8),
+           "One group_send is delivered once per member. redelivered: delivered again "
+           "(delivery='at_least_once') after their receiver died or gave them back."), 8, 8),
         (timeseries("Frame size p99", [
             (f"histogram_quantile(0.99, sum by (direction, le) (rate("
              f"fast_channels_websocket_message_bytes_bucket{{{CONSUMER}}}[{RATE}])))",
              "p99 {{direction}}")], "bytes", "99th percentile WebSocket frame size."), 8, 8),
+    ]  # fmt: skip
+
+
+def http() -> list[tuple[JSON, int, int]]:
+    return [
+        (timeseries("HTTP requests open", [
+            (f"sum by (consumer) (fast_channels_http_requests{{{CONSUMER}}})", "{{consumer}}")],
+            "short", "Requests held open by HTTP consumers (long-polls, event streams)."), 8, 8),
+        (timeseries("HTTP responses by status", [
+            (f"sum by (consumer, status) (rate(fast_channels_http_responses_total{{{CONSUMER}}}"
+             f"[{RATE}]))", "{{consumer}} {{status}}")], "ops",
+            "HTTP consumer requests ended per second, by status class (none: no response "
+            "started, e.g. the client left a long-poll)."), 8, 8),
+        (timeseries("HTTP body chunk size p99", [
+            (f"histogram_quantile(0.99, sum by (le) (rate("
+             f"fast_channels_http_response_bytes_bucket{{{CONSUMER}}}[{RATE}])))", "p99")],
+            "bytes", "99th percentile size of HTTP consumer body chunks (an event, a "
+            "long-poll answer)."), 8, 8),
     ]  # fmt: skip
 
 
@@ -172,6 +193,7 @@ def build() -> JSON:
     sections = [
         ("Connections", connections()),
         ("Messages", messages()),
+        ("HTTP consumers", http()),
         ("Fan-out", fanout()),
         ("Backlog and drops", backlog_and_drops()),
         ("Errors and handlers", errors()),

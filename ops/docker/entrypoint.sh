@@ -4,6 +4,8 @@
 #   --option ...         the same, with extra uvicorn options
 #   module:attr [opts]   uvicorn on that app (e.g. myapp.main:app), with extra uvicorn options
 #   anything else        run as is (e.g. `fast-channels worker --redis-url ...`, `sh`)
+# Connections that do not complete their first request (a WebSocket handshake) within
+# FAST_CHANNELS_HANDSHAKE_TIMEOUT seconds (default 10) are closed: uvicorn alone never does.
 # uvicorn also reads WEB_CONCURRENCY (worker processes) and UVICORN_* variables
 # (UVICORN_FACTORY=true when APP_MODULE names a factory, UVICORN_LOG_LEVEL=debug, ...).
 set -eu
@@ -29,4 +31,5 @@ esac
 if [ "$app" = "$demo_app" ]; then
     set -- --factory "$@"
 fi
-exec uvicorn "$app" --host "${HOST:-0.0.0.0}" --port "${PORT:-8000}" "$@"
+exec uvicorn "$app" --host "${HOST:-0.0.0.0}" --port "${PORT:-8000}" \
+    --http fast_channels.handshake:HTTPProtocol "$@"

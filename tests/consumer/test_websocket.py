@@ -254,8 +254,8 @@ async def test_send_on_a_closed_socket_still_cleans_up(memory_layer: InMemoryCha
     )
     assert (await asyncio.wait_for(sent.get(), 1))["type"] == "websocket.accept"
     await memory_layer.group_send("late", {"type": "announce", "text": "hello"})
-    with pytest.raises(OSError, match="socket is gone"):
-        await asyncio.wait_for(task, 1)
+    # The client left: not a handler error, the consumer ends as if it had disconnected.
+    await asyncio.wait_for(task, 1)
     assert memory_layer.groups == {}
     assert memory_layer.channels == {}
     assert disconnects == [1006]

@@ -54,8 +54,11 @@ async def test_http_broadcast_reaches_the_room(demo_server: DemoServer) -> None:
     ("path", "body", "status"),
     [
         ("/api/rooms/bad%20room/broadcast", {"message": "x"}, 400),
+        ("/api/rooms/room%0A/broadcast", {"message": "x"}, 400),
         ("/api/rooms/ok/broadcast", {"message": ""}, 422),
         ("/api/jobs", {"channel": "no spaces allowed", "steps": 3}, 400),
+        ("/api/jobs", {"channel": "specific.x!y\n", "steps": 3}, 400),
+        ("/api/jobs", {"channel": "specific.x!\u00e9", "steps": 3}, 400),
         ("/api/jobs", {"channel": "specific.x!y", "steps": 0}, 422),
     ],
 )

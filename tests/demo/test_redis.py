@@ -121,3 +121,35 @@ def test_spawned_worker_does_not_outlive_the_demo(redis_server: RedisServer, how
             if not wait_gone(pid, timeout=0):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
+
+
+async def test_the_worker_holds_a_job_in_redis_until_it_is_done(redis_server: RedisServer) -> None:
+    """The demo's layer takes jobs at least once, and a job is acknowledged when it ends (not
+    when the worker receives the next request): a worker killed mid-job leaves it in Redis."""
+    import asyncio
+
+    import redis as redis_sync
+
+    from fast_channels.demo.layer import make_layer
+    from fast_channels.demo.worker import JOBS_CHANNEL, job_request, run_worker
+
+    layer = make_layer(redis_server.url)
+    client = redis_sync.Redis.from_url(redis_server.url)
+    inflight = layer.list_key(JOBS_CHANNEL) + ":inflight"  # type: ignore[attr-defined]
+    worker = asyncio.create_task(run_worker(layer, step_delay=0.1))
+    try:
+        reply = await layer.new_channel()
+        await layer.send(JOBS_CHANNEL, job_request(reply, 5))
+        async with asyncio.timeout(TIMEOUT):
+            assert (await layer.receive(reply))["percent"] == 0
+            assert client.zcard(inflight) == 1  # running: still held in Redis
+            while (await layer.receive(reply))["percent"] < 100:
+                pass
+            await asyncio.sleep(0.2)  # the job's task asks for the next request
+        assert client.zcard(inflight) == 0
+    finally:
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)
+        await layer.flush()
+        await layer.close()
+        client.close()

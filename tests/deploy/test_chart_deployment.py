@@ -204,3 +204,11 @@ def test_demo_app_is_the_default_and_app_module_replaces_it(chart: helm.Chart) -
     config = render(chart, values, RELEASE, NAMESPACE).config()
     assert config["APP_MODULE"] == "myapp.main:create_app"
     assert config["UVICORN_FACTORY"] == "true"
+
+
+def test_handshake_timeout_reaches_the_entrypoint(chart: helm.Chart) -> None:
+    # The entrypoint serves with fast_channels.handshake:HTTPProtocol, which reads it.
+    assert render(chart, {}, RELEASE, NAMESPACE).config()["FAST_CHANNELS_HANDSHAKE_TIMEOUT"] == "10"
+    values = {"app": {"handshakeTimeoutSeconds": 2.5}}
+    config = render(chart, values, RELEASE, NAMESPACE).config()
+    assert config["FAST_CHANNELS_HANDSHAKE_TIMEOUT"] == "2.5"

@@ -29,6 +29,8 @@ from tests.deploy.conftest import NAMESPACE, RELEASE
         ({"drain": {"timeoutSeconds": "20s"}}, "at '/drain/timeoutSeconds': got string"),
         ({"serviceMonitor": {"enabled": "yes"}}, "at '/serviceMonitor/enabled': got string"),
         ({"app": {"module": "not a module"}}, "at '/app/module'"),
+        ({"app": {"handshakeTimeoutSeconds": 0}}, "at '/app/handshakeTimeoutSeconds'"),
+        ({"app": {"handshakeTimeoutSeconds": "10s"}}, "at '/app/handshakeTimeoutSeconds'"),
     ],
 )
 def test_schema_rejects_wrong_values(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.raw_ws import UNFINISHED_HEADS, closed_within
 from tests.support.redis_server import free_port
 from tests.support.uvicorn_server import wait_for_port
 
@@ -145,6 +147,19 @@ def test_an_app_argument_wins_over_the_default() -> None:
     with entrypoint("tests.support.compat_app:app", "--log-level", "warning") as url:
         status, body = http_get(f"{url}/no-such-page")
     assert (status, json.loads(body)) == (404, {"detail": "Not Found"})
+
+
+def test_connections_that_never_finish_the_handshake_are_closed() -> None:
+    env = {"FAST_CHANNELS_HANDSHAKE_TIMEOUT": "1"}  # the chart's app.handshakeTimeoutSeconds
+    with entrypoint("--log-level", "warning", env=env) as url:
+        port = int(url.rsplit(":", 1)[1])
+        stalled = [socket.create_connection(("127.0.0.1", port)) for _ in UNFINISHED_HEADS]
+        for sock, head in zip(stalled, UNFINISHED_HEADS, strict=True):
+            sock.sendall(head)
+        closed = closed_within(stalled, 6)
+        for sock in stalled:
+            sock.close()
+    assert len(closed) == len(stalled)
 
 
 def test_other_commands_run_as_given() -> None:

@@ -19,12 +19,13 @@ from hypothesis import strategies as st
 
 from fast_channels.exceptions import MessageTooLarge
 from fast_channels.layers import BaseChannelLayer, InMemoryChannelLayer
-from fast_channels.layers.base import MAX_NAME_LENGTH, RESERVED_KEY_PREFIX
+from fast_channels.layers.base import RESERVED_KEY_PREFIX
 from fast_channels.layers.redis import RedisChannelLayer, RedisPubSubChannelLayer
 from tests.fuzz.conftest import FUZZ
+from tests.support.names import is_valid_channel_name, is_valid_group_name
 from tests.support.redis_server import RedisServer
 
-VALID_NAME = re.compile(r"[a-zA-Z\d\-_.]+")
+VALID_NAME = re.compile(r"[a-zA-Z0-9\-_.]+")
 
 
 class Harness:
@@ -135,10 +136,7 @@ names = (
 
 
 def valid(name: Any, channel: bool) -> bool:
-    if not isinstance(name, str) or len(name) >= MAX_NAME_LENGTH:
-        return False
-    pattern = r"[a-zA-Z\d\-_.]+(![\d\w\-_.]*)?" if channel else VALID_NAME.pattern
-    return re.fullmatch(pattern, name) is not None
+    return is_valid_channel_name(name) if channel else is_valid_group_name(name)
 
 
 @FUZZ

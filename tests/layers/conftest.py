@@ -45,6 +45,15 @@ async def _redis(request: pytest.FixtureRequest, options: dict[str, Any]) -> Bas
     return RedisChannelLayer(hosts=[server.url], **options)
 
 
+async def _redis_at_least_once(
+    request: pytest.FixtureRequest, options: dict[str, Any]
+) -> BaseChannelLayer:
+    options.setdefault("delivery", "at_least_once")
+    if options.get("expiry", 60) <= 1:
+        options.setdefault("visibility_timeout", options["expiry"] / 2)
+    return await _redis(request, options)
+
+
 async def _redis_pubsub(
     request: pytest.FixtureRequest, options: dict[str, Any]
 ) -> BaseChannelLayer:
@@ -98,6 +107,7 @@ async def _redis_pubsub_cluster(
 LAYER_KINDS: list[LayerKind] = [
     LayerKind("inmemory", _in_memory, {"send_to_unreceived", "channel_full"}),
     LayerKind("redis", _redis, {"send_to_unreceived", "channel_full"}),
+    LayerKind("redis_at_least_once", _redis_at_least_once, {"send_to_unreceived", "channel_full"}),
     LayerKind("redis_pubsub", _redis_pubsub, set()),
     LayerKind("redis_sentinel", _redis_sentinel, {"send_to_unreceived", "channel_full"}),
     LayerKind("redis_pubsub_sentinel", _redis_pubsub_sentinel, set()),

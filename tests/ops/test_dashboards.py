@@ -169,6 +169,7 @@ def test_overview_shows_every_metric_of_the_catalogue() -> None:
         "fast_channels_layer_group_members",
         "fast_channels_layer_reconnects",
         "fast_channels_layer_subscriber_disconnects",  # connection events: the layer board
+        "fast_channels_layer_group_members_reaped",  # on the layer board, beside channel full
     }
 
 

@@ -151,9 +151,11 @@ async def test_churn_leaves_nothing_behind(server: dict[str, str]) -> None:
         channels = {c.decode() for c in client.pubsub_channels(f"{server['prefix']}:*")}
     finally:
         client.close()
-    # The process's own queue keys, and the queue layer's memberships marker (one per prefix).
-    allowed = {f"{server['prefix']}:{key}" for key in (f"q:{process_id}", f"n:{process_id}")}
-    allowed.add(f"{server['prefix']}:memberships")
+    allowed = {f"{server['prefix']}:q:{process_id}", f"{server['prefix']}:n:{process_id}"}
+    # The queue layer's bookkeeping: the live process's lease and the expiry index (whose
+    # entries sweeps remove once their keys are empty and due).
+    allowed |= {f"{server['prefix']}:leases", f"{server['prefix']}:exp"}
+    allowed.add(f"{server['prefix']}:memberships")  # the memberships marker
     assert keys <= allowed, f"keys left in Redis: {sorted(keys - allowed)[:10]}"
     if server["layer"] == "pubsub":
         assert channels == {f"{server['prefix']}:p:{process_id}"}

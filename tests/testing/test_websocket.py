@@ -80,7 +80,7 @@ async def test_receive_from_a_close_raises_with_the_message() -> None:
     communicator = WebsocketCommunicator(echo_app, "/ws/")
     await communicator.connect()
     await communicator.send_to(text_data="close")
-    with pytest.raises(UnexpectedMessageError, match=r'"websocket.send"') as caught:
+    with pytest.raises(UnexpectedMessageError, match=r"'websocket.send'") as caught:
         await communicator.receive_from()
     assert caught.value.message == {"type": "websocket.close", "code": 4000}
     await communicator.disconnect()

@@ -37,6 +37,7 @@ Call = tuple[str, list[str], list[Any]]  # EVALSHA sha, keys, args
 
 
 class RedisClusterChannelLayer(RedisChannelLayer):
+    prefix_wide_keys = False  # no expiry index, no leases: keys expire by TTL
     detects_lost_memberships = False  # see RedisChannelLayer
 
     # -- keys: one hash tag per process, plain channel and group ---------------------------

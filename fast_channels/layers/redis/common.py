@@ -29,7 +29,13 @@ from fast_channels.layers.redis.envelope import (
     UndecodableMessage,
     split_frame,
 )
-from fast_channels.layers.redis.serializers import EncryptionKey, registry
+from fast_channels.layers.redis.legacy import RedisLegacyMembers
+from fast_channels.layers.redis.serializers import (
+    EncryptionKey,
+    JSONSerializer,
+    MsgPackSerializer,
+    registry,
+)
 from fast_channels.layers.redis.utils import HostSpec, decode_hosts, wants_cluster
 from fast_channels.observability.logging import RateLimitedLog
 
@@ -48,7 +54,7 @@ class LocalChannel:
         self.owned = owned  # made by new_channel(): kept until release_channel()
 
 
-class RedisLayerBase(BaseChannelLayer):
+class RedisLayerBase(RedisLegacyMembers, BaseChannelLayer):
     """Options, shards, codec, local channels and groups, shared by the queue and pub/sub layers."""
 
     # Set on the public layer classes: the class in fast_channels.layers.redis.cluster that a
@@ -110,6 +116,11 @@ class RedisLayerBase(BaseChannelLayer):
         self.codec = Codec(
             serializer, format_name=serializer_format, max_message_size=max_message_size
         )
+        # msgpack and JSON carry what the in-memory layer does (values.py); a serializer you
+        # registered may carry more (datetimes, ...) or less, and decides for itself.
+        self.value_rule_applies = type(serializer) in (MsgPackSerializer, JSONSerializer)
+        if self.value_rule_applies and isinstance(serializer, MsgPackSerializer):
+            serializer.keys_checked = True
         self.process_id = secrets.token_hex(6)
         self._local: dict[str, LocalChannel] = {}
         # Local memberships: group -> its channels, in the order they joined (a dict, not a

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from typing import Any, NoReturn
+from typing import Any, ClassVar, NoReturn
 
 from redis.exceptions import RedisError
 
@@ -21,11 +21,17 @@ from fast_channels.exceptions import ChannelFull
 from fast_channels.layers.buffer import Delivery
 from fast_channels.layers.redis.common import RedisLayerBase, logger
 from fast_channels.layers.redis.envelope import make_frame
+from fast_channels.layers.redis.legacy import ForeignChannelError
 from fast_channels.layers.redis.memberships import LOST, MembershipMarker
 from fast_channels.layers.redis.receiver import ProcessReceiver
+from fast_channels.layers.redis.reliable import DeliveryMode, ReliableReceiver, check_options
 from fast_channels.layers.redis.scripts import Scripts
 from fast_channels.observability.logging import RateLimitedLog
 from fast_channels.observability.tracing import producer_span
+
+SWEEP_KEYS = 20  # data keys one SWEEP looks at (up to 1000 frames each): bounded work per call
+SWEEPS_PER_BEAT = 10
+LEASE_ENDED = 2  # HEARTBEAT's answer when our lease had ended (1: we had none)
 
 
 class RedisChannelLayer(RedisLayerBase):
@@ -33,15 +39,43 @@ class RedisChannelLayer(RedisLayerBase):
     # Whether group_send checks the memberships marker (memberships.py); a Cluster has no key
     # every group's script could read.
     detects_lost_memberships = True
+    # Whether keys spanning the whole prefix (the expiry index, the leases) may be written: not
+    # on a Redis Cluster, where a script touches one slot.
+    prefix_wide_keys: ClassVar[bool] = True
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        delivery: DeliveryMode = "at_most_once",
+        visibility_timeout: float | None = None,
+        process_lease: float = 30.0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self.delivery, timeout = check_options(delivery, visibility_timeout, self.expiry)
+        if isinstance(process_lease, bool) or not isinstance(process_lease, int | float):
+            raise TypeError(f"process_lease must be a number of seconds, got {process_lease!r}")
+        if not 0 < process_lease < math.inf:
+            raise ValueError(f"process_lease must be above 0 seconds, got {process_lease!r}")
         self.scripts = Scripts()
         self._receiver = ProcessReceiver(self)
-        self._ttl = math.ceil(self.expiry) + 1  # a key outlives its newest frame by 1 s at most
+        self.process_lease = float(process_lease)
+        self.heartbeat_interval = self.process_lease / 6
         self._group_ttl = math.ceil(self.group_expiry)
+        self._ttl = math.ceil(self.expiry) + 1  # a key outlives its newest frame by 1 s at most
+        self.index_key, self.leases_key = f"{self.prefix}:exp", f"{self.prefix}:leases"
+        self._index: list[str] = []
+        if self.prefix_wide_keys:
+            # Frames nobody reads are counted by a sweep (sweep()), not deleted unseen by Redis:
+            # the TTL is only a backstop for a prefix no receive loop runs on for group_expiry.
+            self._ttl += self._group_ttl
+            self._index = [self.index_key]
         self.marker = MembershipMarker(f"{self.prefix}:memberships", self.shards.size)
         self._refusal_log = RateLimitedLog(logger, "fast_channels.layer.groups_restoring")
+        # Named channels only: a new_channel() channel dies with its process anyway.
+        self._reliable = (
+            ReliableReceiver(self, timeout) if self.delivery == "at_least_once" else None
+        )
 
     # -- keys ------------------------------------------------------------------------------
 
@@ -72,12 +106,12 @@ class RedisChannelLayer(RedisLayerBase):
                 frame = make_frame(expires_at, "", payload)
                 args = [capacity, frame, sent_at, self._ttl]
                 accepted, pruned = await self.scripts.send_list(
-                    client, [self.list_key(channel)], args
+                    client, [self.list_key(channel), *self._index], args
                 )
             else:
                 frame = make_frame(expires_at, channel, payload)
                 args = [channel, capacity, frame, sent_at, self._ttl]
-                keys = list(self.process_keys(process))
+                keys = [*self.process_keys(process), *self._index]
                 accepted, pruned = await self.scripts.send_local(client, keys, args)
         except RedisError as exc:
             self._count_error("send", exc)
@@ -98,7 +132,7 @@ class RedisChannelLayer(RedisLayerBase):
         if process is None:
             return await self._receive_plain(channel)
         if process != self.process_id:
-            raise ValueError(
+            raise ForeignChannelError(
                 f"Channel {channel!r} belongs to another layer instance: this one receives "
                 f"only on channels it made with new_channel() (process id {self.process_id!r})"
             )
@@ -107,6 +141,8 @@ class RedisChannelLayer(RedisLayerBase):
         return await self._get(local)
 
     async def _receive_plain(self, channel: str) -> Delivery:
+        if self._reliable is not None:
+            return await self._reliable.receive(channel)
         local = self._local_channel(channel)
         if not len(local.buffer):
             self._receiver.ensure_puller(channel, local)
@@ -186,8 +222,7 @@ class RedisChannelLayer(RedisLayerBase):
             payload,
             self._ttl,
         ]
-        keys = self.group_keys(group)
-        keys.append(self.marker.key)
+        keys = [*self.group_keys(group), self.marker.key, self.index_key, self.leases_key]
         if self.shards.size == 1:
             results: list[Any] = [await self._group_send_shard(0, keys, args, group)]
         else:
@@ -241,13 +276,17 @@ class RedisChannelLayer(RedisLayerBase):
             )
 
     def _count_group_send(self, results: list[Any]) -> None:
-        delivered = full = pruned = 0
+        delivered = full = pruned = reaped = 0
         error: BaseException | None = None
         for result in results:
             if isinstance(result, BaseException):
                 error = error or result
                 continue
             delivered, full, pruned = delivered + result[0], full + result[1], pruned + result[2]
+            if len(result) > 4:
+                reaped += result[4]
+        if reaped:
+            self.metrics.reaped("process_dead", reaped)
         if pruned:
             self.metrics.dropped("expired", pruned)
         if full:
@@ -298,6 +337,36 @@ class RedisChannelLayer(RedisLayerBase):
         await self.shards.batched(home).execute_command("SET", marker.key, value, "NX")
         marker.seen[home] = b"1"
 
+    # -- liveness: leases and the sweep ----------------------------------------------------
+
+    async def heartbeat(self, first: bool = False) -> None:
+        """Renew this process's lease (group_send reaps the members of a process whose lease
+        ended), then sweep what nobody read. Run by the receive loops every heartbeat_interval,
+        over the layer's shared connections (no connection of its own)."""
+        if not self.prefix_wide_keys:
+            return
+        client = self.shards.batched(self.shards.index(self.process_id))
+        ttl = max(self._group_ttl, math.ceil(2 * self.process_lease))
+        lost = await self.scripts.heartbeat(
+            client, [self.leases_key], [self.process_id, self.process_lease, ttl]
+        )
+        if lost == LEASE_ENDED or (lost and not first):
+            # We stalled past our lease and may have been reaped as dead, or Redis lost its
+            # data since our last beat: write our memberships again now.
+            await self.refresh_memberships()
+        for index in range(self.shards.size):
+            await self._sweep(self.shards.batched(index))
+
+    async def _sweep(self, client: Any) -> None:
+        keys = [self.index_key, self.leases_key]
+        for _ in range(SWEEPS_PER_BEAT):
+            args = [self.prefix, time.time(), SWEEP_KEYS, self.group_expiry]
+            dropped, more = await self.scripts.sweep(client, keys, args)
+            if dropped:
+                self.metrics.dropped("expired", dropped)
+            if not more:
+                return
+
     # -- lifecycle -------------------------------------------------------------------------
 
     async def refresh_backlog(self) -> None:
@@ -317,5 +386,7 @@ class RedisChannelLayer(RedisLayerBase):
         self.marker.forget()
 
     async def close(self) -> None:
+        if self._reliable is not None:
+            await self._reliable.close()
         await super().close()
         self._receiver.reset()

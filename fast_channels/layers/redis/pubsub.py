@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 from fast_channels.layers.buffer import Delivery
 from fast_channels.layers.redis.common import RedisLayerBase, logger
 from fast_channels.layers.redis.envelope import make_frame
+from fast_channels.layers.redis.legacy import ForeignChannelError, PubSubLegacyMembers
 from fast_channels.layers.redis.receiver import stopping
 from fast_channels.layers.redis.subscriber import ShardSubscriber
 from fast_channels.observability.tracing import producer_span
@@ -32,7 +33,7 @@ from fast_channels.observability.tracing import producer_span
 Callback = Callable[[], Any]
 
 
-class RedisPubSubChannelLayer(RedisLayerBase):
+class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
     cluster_variant = "RedisClusterPubSubChannelLayer"
 
     def __init__(
@@ -110,7 +111,7 @@ class RedisPubSubChannelLayer(RedisLayerBase):
     def _require_receivable(self, channel: str) -> None:
         process = self.process_of(channel)
         if process is not None and process != self.process_id:
-            raise ValueError(
+            raise ForeignChannelError(
                 f"Channel {channel!r} belongs to another layer instance: this one receives "
                 f"only on channels it made with new_channel() (process id {self.process_id!r})"
             )

@@ -54,6 +54,7 @@ class ProcessReceiver:
     def __init__(self, layer: RedisChannelLayer) -> None:
         self.layer = layer
         self._loop_task: asyncio.Task[None] | None = None
+        self._housekeeping: asyncio.Task[None] | None = None
         self._pullers: dict[str, asyncio.Task[None]] = {}
         self._blmpop = True  # until the server says it does not know BLMPOP
         self._ack_failed_log = RateLimitedLog(logger, "fast_channels.layer.redis_error")
@@ -61,11 +62,15 @@ class ProcessReceiver:
     def ensure_running(self) -> None:
         if self._loop_task is None or self._loop_task.done():
             self._loop_task = self.layer._spawn(self._run())
-            self.layer._spawn(self._refresh_periodically())
+            self._ensure_housekeeping()
+
+    def _ensure_housekeeping(self) -> None:
+        if self._housekeeping is None or self._housekeeping.done():
+            self._housekeeping = self.layer._spawn(self._refresh_periodically())
 
     def reset(self) -> None:
         """Forget tasks (the layer cancels them on close); the next receive starts them again."""
-        self._loop_task = None
+        self._loop_task = self._housekeeping = None
         self._pullers.clear()
 
     # -- the process loop ------------------------------------------------------------------
@@ -236,13 +241,28 @@ class ProcessReceiver:
         return delivered
 
     async def _refresh_periodically(self) -> None:
-        layer = self.layer
+        """While this process receives: renew its lease and sweep what nobody read every
+        heartbeat_interval (a process that stops doing so is reaped as dead after
+        process_lease), and refresh its memberships every group_expiry / 3."""
+        layer, first = self.layer, True
+        beat_at = refresh_at = time.monotonic()
+        refresh_at += layer.group_expiry / 3
         while not stopping():
-            await asyncio.sleep(layer.group_expiry / 3)
-            try:
-                await layer.refresh_memberships()
-            except RedisError as exc:
-                layer._count_error("group_refresh", exc)
+            now = time.monotonic()
+            if now >= beat_at:
+                beat_at = now + layer.heartbeat_interval
+                try:
+                    await layer.heartbeat(first)
+                    first = False
+                except RedisError as exc:
+                    layer._count_error("heartbeat", exc)
+            if now >= refresh_at:
+                refresh_at = now + layer.group_expiry / 3
+                try:
+                    await layer.refresh_memberships()
+                except RedisError as exc:
+                    layer._count_error("group_refresh", exc)
+            await asyncio.sleep(max(0.0, min(beat_at, refresh_at) - time.monotonic()))
 
     # -- plain channels ----------------------------------------------------------------------
 
@@ -250,6 +270,7 @@ class ProcessReceiver:
         task = self._pullers.get(channel)
         if task is None or task.done():
             self._pullers[channel] = self.layer._spawn(self._pull(channel, local))
+            self._ensure_housekeeping()  # a worker reading only named channels sweeps too
 
     async def _pull(self, channel: str, local: LocalChannel) -> None:
         """Pop a plain channel's list only while receivers wait, so other processes get a share."""

@@ -6,12 +6,17 @@ Keys (P = the layer prefix):
   P:ch:<channel>  list of frames for a plain (non-process-local) channel
   P:g:<group>     sorted set of member channels scored by join time, on the members' shard
   P:gc:<group>    hash member -> capacity, only for members with a non-default capacity
+  P:exp           sorted set: key of a P:q:<process> or P:ch:<channel> list -> newest expires-at
+                  of its frames; SWEEP counts and removes the frames of keys nobody read
+  P:leases        sorted set: process -> Redis time its receive loop's lease ends (HEARTBEAT);
+                  GROUP_SEND reaps the members of a process whose lease ended
 A frame is "<expires-at>\\n<target channels>\\n<payload>" (see envelope.py).
 
 On a Redis Cluster (cluster.py) the same keys carry hash tags so each script touches one slot:
 P:{<process>}:q and P:{<process>}:n, P:{ch:<channel>}, P:{g:<group>}:m and P:{g:<group>}:c.
 There group_send is GROUP_MEMBERS in the group's slot, then one DELIVER per member process
-(and one SEND_LIST per plain channel), pipelined: one round trip per node involved.
+(and one SEND_LIST per plain channel), pipelined: one round trip per node involved. P:exp and
+P:leases would span slots, so a cluster passes no such keys: its data keys expire by TTL.
 """
 
 from __future__ import annotations
@@ -100,9 +105,19 @@ local function prune_queue(queue, counts_key, now)
   return dropped
 end
 
+-- The expiry index (nil on a cluster) holds, for every non-empty data key, a score no later
+-- than the expiry of its head frame, so SWEEP finds and counts frames nobody reads instead of
+-- Redis deleting them unseen. Pops and prunes only move the head later, so the score needs
+-- writing only when a push makes a key non-empty (`length` 1): a queue a live receiver keeps
+-- up with costs one ZADD a burst, a backlog none.
+local function index_new(index, key, length, expires)
+  if index and length == 1 then redis.call('ZADD', index, expires, key) end
+end
+
 -- Write one frame for the channels of `channels` under capacity into a process queue.
 -- caps: channel -> capacity (absent: default_cap). Returns delivered, full, pruned.
-local function deliver(queue, counts_key, channels, caps, default_cap, now, head, payload, ttl)
+local function deliver(queue, counts_key, channels, caps, default_cap, now, head, payload, ttl,
+                       index, now_expires)
   local pruned = prune_queue(queue, counts_key, now)
   local pending = call_chunked('HMGET', counts_key, channels)
   local targets, updates, full = {}, {}, 0
@@ -117,12 +132,30 @@ local function deliver(queue, counts_key, channels, caps, default_cap, now, head
     end
   end
   if #targets > 0 then
-    redis.call('RPUSH', queue, head .. table.concat(targets, ' ') .. '\\n' .. payload)
+    local frame = head .. table.concat(targets, ' ') .. '\\n' .. payload
+    local length = redis.call('RPUSH', queue, frame)
     hset_many(counts_key, updates)
     redis.call('EXPIRE', queue, ttl)
     redis.call('EXPIRE', counts_key, ttl)
+    index_new(index, queue, length, now_expires)
   end
   return #targets, full, pruned
+end
+
+-- Redis's clock, in seconds: leases are written and checked on one clock.
+local function redis_now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+
+-- Whether the process has a lease that ended. No lease at all (a process from before leases,
+-- or a Redis restarted empty that its heartbeat has not reached yet) is not a death.
+local clock  -- Redis time, read once per script call
+local function lease_ended(leases, process)
+  local lease = leases and redis.call('ZSCORE', leases, process)
+  if not lease then return false end
+  clock = clock or redis_now()
+  return tonumber(lease) < clock
 end
 
 local function prune_list(key, now)
@@ -137,24 +170,27 @@ local function prune_list(key, now)
 end
 """
 
-# KEYS: queue, counts. ARGV: channel, capacity, frame, now, ttl. Returns {accepted, pruned}.
+# KEYS: queue, counts[, expiry index]. ARGV: channel, capacity, frame, now, ttl.
+# Returns {accepted, pruned}.
 SEND_LOCAL = """
 local pruned = prune_queue(KEYS[1], KEYS[2], tonumber(ARGV[4]))
 local pending = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or 0)
 if pending >= tonumber(ARGV[2]) then return {0, pruned} end
-redis.call('RPUSH', KEYS[1], ARGV[3])
+local length = redis.call('RPUSH', KEYS[1], ARGV[3])
 redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
+if length == 1 then index_new(KEYS[3], KEYS[1], length, (parse(ARGV[3]))) end
 return {1, pruned}
 """
 
-# KEYS: list. ARGV: capacity, frame, now, ttl. Returns {accepted, pruned}.
+# KEYS: list[, expiry index]. ARGV: capacity, frame, now, ttl. Returns {accepted, pruned}.
 SEND_LIST = """
 local pruned = prune_list(KEYS[1], tonumber(ARGV[3]))
 if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[1]) then return {0, pruned} end
-redis.call('RPUSH', KEYS[1], ARGV[2])
+local length = redis.call('RPUSH', KEYS[1], ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
+if length == 1 then index_new(KEYS[2], KEYS[1], length, (parse(ARGV[2]))) end
 return {1, pruned}
 """
 
@@ -191,21 +227,22 @@ end
 return {left, items}
 """
 
-# KEYS: group, group capacities, memberships marker (memberships.py). ARGV: prefix, now,
-# expires-at, default capacity, group_expiry, payload, ttl, 1 if the caller saw the marker
-# before. Returns {delivered, full, pruned, marker present}, or {LOST or RESTORING, 0, 0, 0}
-# without sending when the memberships may be incomplete.
+# KEYS: group, group capacities, memberships marker (memberships.py), expiry index, leases.
+# ARGV: prefix, now, expires-at, default capacity, group_expiry, payload, ttl, 1 if the
+# caller saw the marker before. Returns {delivered, full, pruned, marker present, members
+# reaped}, or {LOST or RESTORING, 0, 0, 0, 0} without sending when the memberships may be
+# incomplete.
 GROUP_SEND = """
-local group, caps_key = KEYS[1], KEYS[2]
+local group, caps_key, index = KEYS[1], KEYS[2], KEYS[4]
 local prefix, now = ARGV[1], tonumber(ARGV[2])
 local mark = redis.call('GET', KEYS[3])
 if mark then
-  if tonumber(mark) > now then return {-2, 0, 0, 0} end
+  if tonumber(mark) > now then return {-2, 0, 0, 0, 0} end
 elseif ARGV[8] == '1' then
-  return {-1, 0, 0, 0}
+  return {-1, 0, 0, 0, 0}
 end
 local present = mark and 1 or 0
-local head, default_cap = ARGV[3] .. '\\n', tonumber(ARGV[4])
+local head, default_cap, expires = ARGV[3] .. '\\n', tonumber(ARGV[4]), tonumber(ARGV[3])
 local payload, ttl = ARGV[6], ARGV[7]
 local lapsed = redis.call('ZRANGEBYSCORE', group, '-inf', '(' .. (now - tonumber(ARGV[5])))
 if #lapsed > 0 then
@@ -213,7 +250,7 @@ if #lapsed > 0 then
   call_chunked('HDEL', caps_key, lapsed)
 end
 local members = redis.call('ZRANGE', group, 0, -1)
-if #members == 0 then return {0, 0, 0, present} end
+if #members == 0 then return {0, 0, 0, present, 0} end
 local caps = {}
 if redis.call('EXISTS', caps_key) == 1 then
   local flat = redis.call('HGETALL', caps_key)
@@ -244,21 +281,33 @@ for _, member in ipairs(members) do
     local key = prefix .. ':ch:' .. member
     pruned = pruned + prune_list(key, now)
     if redis.call('LLEN', key) < (caps[member] or default_cap) then
-      redis.call('RPUSH', key, head .. '\\n' .. payload)
+      local length = redis.call('RPUSH', key, head .. '\\n' .. payload)
       redis.call('EXPIRE', key, ttl)
+      index_new(index, key, length, expires)
       delivered = delivered + 1
     else
       full = full + 1
     end
   end
 end
+local reaped = 0
 for _, process in ipairs(order) do
-  local queue, counts_key = prefix .. ':q:' .. process, prefix .. ':n:' .. process
-  local d, f, p = deliver(
-    queue, counts_key, by_process[process], caps, default_cap, now, head, payload, ttl)
-  delivered, full, pruned = delivered + d, full + f, pruned + p
+  local channels = by_process[process]
+  if lease_ended(KEYS[5], process) then
+    -- Its receive loop stopped renewing its lease: the process died (SIGKILL, OOM, node lost).
+    -- Its members would fill a queue nobody reads and be counted full, then expired, for
+    -- group_expiry: reap them (the frames already queued for it are counted by SWEEP).
+    call_chunked('ZREM', group, channels)
+    call_chunked('HDEL', caps_key, channels)
+    reaped = reaped + #channels
+  else
+    local queue, counts_key = prefix .. ':q:' .. process, prefix .. ':n:' .. process
+    local d, f, p = deliver(
+      queue, counts_key, channels, caps, default_cap, now, head, payload, ttl, index, expires)
+    delivered, full, pruned = delivered + d, full + f, pruned + p
+  end
 end
-return {delivered, full, pruned, present}
+return {delivered, full, pruned, present, reaped}
 """
 
 # Redis Cluster, group_send step 1, in the group's slot. KEYS: group, group capacities.
@@ -286,8 +335,54 @@ for i = 6, #ARGV, 2 do
   if cap > 0 then caps[ARGV[i]] = cap end
 end
 local d, f, p = deliver(KEYS[1], KEYS[2], channels, caps, tonumber(ARGV[3]),
-  tonumber(ARGV[1]), ARGV[2] .. '\\n', ARGV[4], ARGV[5])
+  tonumber(ARGV[1]), ARGV[2] .. '\\n', ARGV[4], ARGV[5], KEYS[3], tonumber(ARGV[2]))
 return {d, f, p}
+"""
+
+# KEYS: leases. ARGV: process, lease (seconds), ttl of the leases key.
+# Renews the process's lease, in Redis time (no clock skew between hosts). Returns 0, or 1 when
+# the process had no lease (first beat, or Redis lost its data), 2 when its lease had ended
+# (it may have been reaped): either way its memberships want writing again.
+HEARTBEAT = """
+local previous = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local now = redis_now()
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+if not previous then return 1 end
+if tonumber(previous) < now then return 2 end
+return 0
+"""
+
+# KEYS: expiry index, leases. ARGV: prefix, now, keys to look at, group_expiry.
+# Counts and removes the expired frames of data keys whose head frame expired (nobody read
+# them: a named channel without a reader, the queue of a dead process), at most 1000 frames a
+# key, then re-scores the key by its new head; forgets leases that ended group_expiry ago
+# (their members have lapsed by then).
+# Returns {deliveries dropped, 1 when more may be left}. Atomic: concurrent sweeps of several
+# processes never count a frame twice, and a frame popped by a reader is not here to count.
+SWEEP = """
+local index, prefix, now = KEYS[1], ARGV[1], tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (redis_now() - tonumber(ARGV[4])))
+local keys = redis.call('ZRANGEBYSCORE', index, '-inf', '(' .. now, 'LIMIT', 0, tonumber(ARGV[3]))
+local queues, dropped, more = prefix .. ':q:', 0, #keys == tonumber(ARGV[3])
+for _, key in ipairs(keys) do
+  if string.sub(key, 1, #queues) == queues then
+    local counts_key = prefix .. ':n:' .. string.sub(key, #queues + 1)
+    dropped = dropped + prune_queue(key, counts_key, now)
+  else
+    dropped = dropped + prune_list(key, now)
+  end
+  local head = redis.call('LINDEX', key, 0)
+  local expires = head and parse(head) or math.huge
+  if expires == math.huge then
+    -- Empty, or a malformed head (its reader counts it undecodable): nothing to track.
+    redis.call('ZREM', index, key)
+  else
+    redis.call('ZADD', index, expires, key)
+    if expires < now then more = true end  -- 1000 frames were pruned: the rest next time
+  end
+end
+return {dropped, more and 1 or 0}
 """
 
 
@@ -342,6 +437,18 @@ class Scripts:
 
     def group_members(self, client: Any, keys: list[str], args: list[Any]) -> Awaitable[list[Any]]:
         return self._call("group_members", GROUP_MEMBERS, client, keys, args)
+
+    def heartbeat(self, client: Any, keys: list[str], args: list[Any]) -> Awaitable[int]:
+        return self._call("heartbeat", HEARTBEAT, client, keys, args)
+
+    def sweep(self, client: Any, keys: list[str], args: list[Any]) -> Awaitable[list[int]]:
+        return self._call("sweep", SWEEP, client, keys, args)
+
+    def run(
+        self, name: str, body: str, client: Any, keys: list[str], args: list[Any]
+    ) -> Awaitable[Any]:
+        """A script kept outside this module (reliable.py), with this module's prelude."""
+        return self._call(name, body, client, keys, args)
 
     def ack_sha(self) -> str:
         """The SHA of ACK, for EVALSHA queued in the receive loop's pipeline."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import binascii
+import types
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from redis import asyncio as aioredis
@@ -161,3 +163,30 @@ async def close_redis(connection: aioredis.Redis | RedisCluster) -> None:
         await connection.aclose()
     else:
         await connection.aclose(close_connection_pool=True)
+
+
+def create_pool(host: Mapping[str, Any]) -> aioredis.ConnectionPool:
+    """A connection pool for one entry of `decode_hosts()` (a URL, Sentinel or plain host).
+    1.x's public helper; the layers make their pools in `connection`, with timeouts."""
+    from fast_channels.layers.redis.connection import create_pool as create
+
+    return create(dict(host))
+
+
+class _Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+def wrap_close(layer: _Closable, loop: asyncio.AbstractEventLoop) -> None:
+    """Make `loop.close()` close `layer` on that loop first, once (1.x's helper for layers
+    driven from sync code). Our layers already close a loop's clients when `asyncio.run()`
+    or `async_to_sync` ends it; this is for code that closes its loops by hand."""
+    original = loop.close
+
+    def close(self: asyncio.AbstractEventLoop) -> None:
+        self.close = original  # type: ignore[method-assign]
+        if not self.is_closed() and not self.is_running():
+            self.run_until_complete(layer.close())
+        original()
+
+    loop.close = types.MethodType(close, loop)  # type: ignore[method-assign]

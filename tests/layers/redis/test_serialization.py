@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
+import pickle
 import time
 from collections.abc import Callable
 from typing import Any
@@ -139,3 +141,26 @@ def test_random_prefix_is_added_and_stripped() -> None:
 def test_a_single_key_string_is_refused() -> None:
     with pytest.raises(ValueError, match="list of keys"):
         RedisChannelLayer(symmetric_encryption_keys="one-key")  # type: ignore[arg-type]
+
+
+class PickleSerializer(BaseMessageSerializer):
+    """A format that carries more than msgpack (pickle: for this test only, never untrusted)."""
+
+    def as_bytes(self, message: dict[str, Any]) -> bytes:
+        return pickle.dumps(message)
+
+    def from_bytes(self, data: bytes) -> dict[str, Any]:
+        return pickle.loads(data)  # type: ignore[no-any-return]
+
+
+async def test_a_registered_serializer_sets_its_own_rule_for_values(make_redis: Make) -> None:
+    # The layers' value rule (dict, list, str, bytes, int, float, bool, None) is what msgpack
+    # and JSON carry; a serializer you register may carry datetimes or sets, and is let.
+    registry.register_serializer("pickle-test", PickleSerializer)
+    layer = make_redis(serializer_format="pickle-test")
+    channel = await layer.new_channel()
+    message = {"type": "m", "at": datetime.datetime(2026, 12, 7), "tags": {"a"}, "pair": (1, 2)}
+    await layer.send(channel, message)
+    assert await receive(layer, channel) == message
+    with pytest.raises(TypeError, match=r"message\['at'\] is of type datetime.datetime"):
+        await make_redis().send(channel, message)
