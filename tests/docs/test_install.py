@@ -1,8 +1,9 @@
 """The README's install commands install this package, at this version, under its own name.
 
 The commands are taken from the README's `install` blocks and run as written, plus `--no-deps`
-(the test checks what is installed, not the dependencies, and must not need the network) and,
-when hatchling is importable, `--no-build-isolation` (no download of the build backend).
+(the test checks what is installed, not the dependencies) and, for `pip wheel` when hatchling is
+importable, `--no-build-isolation`. Installing from the checkout fetches hatchling from the
+package index into pip's isolated build environment, as it does for a user.
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ def install_commands() -> list[list[str]]:
 def run(command: list[str], cwd: Path, target: Path) -> None:
     assert command[0] == "pip", command
     offline = ["--no-deps"]
-    if importlib.util.find_spec("hatchling") is not None:
+    # `pip wheel` builds in this interpreter, which may have the build backend: no download.
+    # `pip --python venv install` builds inside that empty venv, so it must fetch hatchling
+    # into an isolated build environment (from the package index, as a user's pip would).
+    if command[1] == "wheel" and importlib.util.find_spec("hatchling") is not None:
         offline.append("--no-build-isolation")
     into = ["--python", str(target)] if command[1] == "install" else []
     argv = [sys.executable, "-m", "pip", *into, command[1], *offline, *command[2:]]
