@@ -2,6 +2,8 @@
 
     python -m ops.bench.compare BASE_COMMIT [NEW_COMMIT] [--rounds 3] [--scenarios p2p,fanout_G1000]
 
+BASE and NEW may also name a directory holding a `fast_channels/` tree (a patched copy).
+
 Each commit is extracted with `git archive` into a temporary directory and put first on the
 worker's PYTHONPATH, so both run with this venv's dependencies and only our package differs.
 Round r runs every (scenario, layer kind) once for the base and once for the new commit, in
@@ -32,6 +34,8 @@ HIGHER_IS_BETTER = {"rate": True, "p50_ms": False, "p99_ms": False, "rtt_p50_ms"
 
 
 def extract(commit: str, into: Path) -> Path:
+    if Path(commit, "fast_channels").is_dir():  # a tree already on disk (e.g. a patched copy)
+        return Path(commit)
     archive = subprocess.run(
         ["git", "archive", commit, "fast_channels"], check=True, capture_output=True
     ).stdout
