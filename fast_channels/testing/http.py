@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from fast_channels.testing.application import (
     ApplicationCommunicator,
     CommunicatorTypeError,
     UnexpectedMessageError,
 )
-from fast_channels.testing.websocket import normalize_headers
+from fast_channels.testing.websocket import connection_scope
 from fast_channels.type_defs import ASGIApplication  # noqa: F401 -- 1.x imported it from here
 from fast_channels.types import Message
 
@@ -26,25 +25,10 @@ class HttpCommunicator(ApplicationCommunicator):
         body: bytes = b"",
         headers: Iterable[tuple[bytes, bytes]] | None = None,
     ) -> None:
-        if not isinstance(path, str):
-            raise CommunicatorTypeError(f"Expected path as str, but got {type(path).__name__}")
+        scope = connection_scope("http", "http", path, headers)
         if not isinstance(body, bytes):
             raise CommunicatorTypeError(f"Expected body as bytes, but got {type(body).__name__}")
-        url = urlsplit(path)
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.4"},
-            "http_version": "1.1",
-            "method": method.upper(),
-            "scheme": "http",
-            "server": ("testserver", 80),
-            "client": ("127.0.0.1", 50000),
-            "root_path": "",
-            "path": unquote(url.path),
-            "raw_path": url.path.encode("utf-8"),
-            "query_string": url.query.encode("utf-8"),
-            "headers": normalize_headers(headers or []),
-        }
+        scope["method"] = method.upper()
         super().__init__(application, scope)
         self.body = body
         self._request_sent = False

@@ -37,25 +37,10 @@ class WebsocketCommunicator(ApplicationCommunicator):
         subprotocols: Iterable[str] | None = None,
         spec_version: str | None = None,
     ) -> None:
-        if not isinstance(path, str):
-            raise CommunicatorTypeError(f"Expected path as str, but got {type(path).__name__}")
-        url = urlsplit(path)
-        scope = {
-            "type": "websocket",
-            "asgi": {"version": "3.0", "spec_version": spec_version or DEFAULT_SPEC_VERSION},
-            "http_version": "1.1",
-            "scheme": "ws",
-            "server": ("testserver", 80),
-            "client": ("127.0.0.1", 50000),
-            "root_path": "",
-            "path": unquote(url.path),
-            "raw_path": url.path.encode("utf-8"),
-            "query_string": url.query.encode("utf-8"),
-            "headers": normalize_headers(headers or []),
-            "subprotocols": list(subprotocols or []),
-            # Advertised so that apps may deny with an HTTP response (see connect()).
-            "extensions": {"websocket.http.response": {}},
-        }
+        scope = connection_scope("websocket", "ws", path, headers, spec_version)
+        scope["subprotocols"] = list(subprotocols or [])
+        # Advertised so that apps may deny with an HTTP response (see connect()).
+        scope["extensions"] = {"websocket.http.response": {}}
         super().__init__(application, scope)
         self.accepted_subprotocol: str | None = None
         self.response_headers: Headers | None = None
@@ -138,6 +123,32 @@ class WebsocketCommunicator(ApplicationCommunicator):
         """The client goes away; wait for the application to finish (cancel it on timeout)."""
         await self.send_input({"type": "websocket.disconnect", "code": code})
         await self.wait(timeout)
+
+
+def connection_scope(
+    kind: str,
+    scheme: str,
+    path: Any,
+    headers: Iterable[tuple[bytes, bytes]] | None,
+    spec_version: str | None = None,
+) -> dict[str, Any]:
+    """The scope an ASGI server would give a connection to `path` (its query string split off)."""
+    if not isinstance(path, str):
+        raise CommunicatorTypeError(f"Expected path as str, but got {type(path).__name__}")
+    url = urlsplit(path)
+    return {
+        "type": kind,
+        "asgi": {"version": "3.0", "spec_version": spec_version or DEFAULT_SPEC_VERSION},
+        "http_version": "1.1",
+        "scheme": scheme,
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 50000),
+        "root_path": "",
+        "path": unquote(url.path),
+        "raw_path": url.path.encode("utf-8"),
+        "query_string": url.query.encode("utf-8"),
+        "headers": normalize_headers(headers or []),
+    }
 
 
 def normalize_headers(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
