@@ -12,7 +12,7 @@ from fastapi import FastAPI, HTTPException
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
-from starlette.routing import WebSocketRoute
+from starlette.routing import Route, WebSocketRoute
 
 from fast_channels import service
 from fast_channels.config import layer_from_env, redis_configured
@@ -23,6 +23,7 @@ from fast_channels.demo.consumers import (
     is_valid_room,
     room_group,
 )
+from fast_channels.demo.events import RoomEventsConsumer
 from fast_channels.demo.layer import make_layer, unavailable_errors
 from fast_channels.demo.worker import (
     DEFAULT_STEP_DELAY,
@@ -98,6 +99,8 @@ def create_app(
     # Starlette 1.0 dropped app.add_websocket_route; a WebSocketRoute takes any ASGI app.
     consumer = ChatConsumer.as_asgi(channel_layer_alias=layer_alias, jobs_enabled=mode != "none")
     app.router.routes.append(WebSocketRoute("/ws/chat/{room}", consumer))
+    events = RoomEventsConsumer.as_asgi(channel_layer_alias=layer_alias)
+    app.router.routes.append(Route("/api/rooms/{room}/events", events, methods=["GET"]))
     service.add_observability_endpoints(app)  # /metrics, /healthz, /readyz
     return app
 

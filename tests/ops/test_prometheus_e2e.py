@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -265,6 +266,38 @@ async def member(server: DemoServer, room: str, name: str) -> AsyncIterator[Clie
         yield ws
 
 
+@contextlib.asynccontextmanager
+async def event_stream_traffic(reader: DemoServer, writer: DemoServer) -> AsyncIterator[None]:
+    """While it is open, a room's server-sent events stream from `reader` and a broadcast
+    reaches it through `writer` every 0.5 s, so the HTTP consumer panels have fresh data."""
+    received: list[str] = []
+
+    async def follow() -> None:
+        async with (
+            httpx.AsyncClient(timeout=5) as client,
+            client.stream("GET", f"{reader.http}/api/rooms/e2e-sse/events") as stream,
+        ):
+            lines = stream.aiter_lines()
+            assert await anext(lines) == ": joined"
+            for n in itertools.count():
+                url = f"{writer.http}/api/rooms/e2e-sse/broadcast"
+                assert (await client.post(url, json={"message": f"sse {n}"})).status_code == 202
+                async for line in lines:
+                    if line.startswith("data: "):
+                        received.append(json.loads(line[len("data: ") :])["message"])
+                        break
+                await asyncio.sleep(0.5)
+
+    task = asyncio.create_task(follow())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert received[:2] == ["sse 0", "sse 1"], received  # in order, across processes
+
+
 async def run_loadgen(servers: list[DemoServer], directory: Path) -> list[dict[str, Any]]:
     """One load generator per process, same rooms: every room has members on both."""
     processes: list[asyncio.subprocess.Process] = []
@@ -321,14 +354,15 @@ async def test_dashboards_and_rules_on_real_scraped_data(tmp_path: Path) -> None
                 assert json.loads(await bo.recv())["message"] == "across"
 
         events.append((time.time(), "load"))
-        reports = await run_loadgen(servers, tmp_path)
-        for report in reports:
-            assert report["connected"] == 12, report
-            assert report["received"] > 0, report
-            assert report["lost"] == 0, report
-        await asyncio.sleep(2.5)  # the last samples of the run are scraped
-        await check_cross_process_deliveries(prometheus, reports, [a_instance, b_instance])
-        await check_healthy(prometheus)
+        async with event_stream_traffic(b, a):
+            reports = await run_loadgen(servers, tmp_path)
+            for report in reports:
+                assert report["connected"] == 12, report
+                assert report["received"] > 0, report
+                assert report["lost"] == 0, report
+            await asyncio.sleep(2.5)  # the last samples of the run are scraped
+            await check_cross_process_deliveries(prometheus, reports, [a_instance, b_instance])
+            await check_healthy(prometheus)
 
         await check_stalled_process(prometheus, a, b, b_instance, events)
         await check_redis_down_and_back(prometheus, redis, events)
