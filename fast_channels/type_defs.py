@@ -8,10 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from re import Pattern
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, TypedDict
-
-if TYPE_CHECKING:
-    from fast_channels.consumer.base import AsyncConsumer
+from typing import Any, Literal, Protocol, TypeAlias, TypedDict
 
 ChannelScope: TypeAlias = MutableMapping[str, Any]
 ChannelMessage: TypeAlias = Mapping[str, Any]
@@ -81,10 +78,21 @@ class HttpDisconnectEvent(TypedDict):
     type: Literal["http.disconnect"]
 
 
+class ConsumerProtocol(Protocol):
+    """A consumer instance (consumer.base.AsyncConsumer), as 1.x annotations name it: an ASGI
+    app for one connection. A Protocol, not the class: consumer.base imports this module."""
+
+    async def __call__(
+        self, scope: ChannelScope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None: ...
+
+
 class ASGIApplicationProtocol(Protocol):
     """What `Consumer.as_asgi()` returns: an ASGI app that remembers its class and kwargs."""
 
-    consumer_class: type[AsyncConsumer]
+    @property
+    def consumer_class(self) -> type[ConsumerProtocol]: ...
+
     consumer_initkwargs: Any
 
     def __call__(

@@ -30,13 +30,13 @@ from fast_channels.layers.redis.connection import Backoff
 from fast_channels.layers.redis.core import RedisChannelLayer
 from fast_channels.layers.redis.envelope import make_frame
 from fast_channels.layers.redis.pubsub import RedisPubSubChannelLayer
-from fast_channels.layers.redis.receiver import stopping
 from fast_channels.layers.redis.subscriber import ShardSubscriber
+from fast_channels.layers.redis.tasks import stopping
 
 Call = tuple[str, list[str], list[Any]]  # EVALSHA sha, keys, args
 
 
-class RedisClusterChannelLayer(RedisChannelLayer):
+class RedisClusterChannelLayer(RedisChannelLayer, cluster_variant_of=RedisChannelLayer):
     prefix_wide_keys = False  # no expiry index, no leases: keys expire by TTL
     detects_lost_memberships = False  # see RedisChannelLayer
 
@@ -183,7 +183,9 @@ class NodeSubscriber(ShardSubscriber):
         self.cluster_layer.rehome(name, self.node if moved else None)
 
 
-class RedisClusterPubSubChannelLayer(RedisPubSubChannelLayer):
+class RedisClusterPubSubChannelLayer(
+    RedisPubSubChannelLayer, cluster_variant_of=RedisPubSubChannelLayer
+):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._nodes: dict[str, NodeSubscriber] = {}

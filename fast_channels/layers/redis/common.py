@@ -30,6 +30,7 @@ from fast_channels.layers.redis.envelope import (
     split_frame,
 )
 from fast_channels.layers.redis.legacy import RedisLegacyMembers
+from fast_channels.layers.redis.local import LocalChannel
 from fast_channels.layers.redis.serializers import (
     EncryptionKey,
     JSONSerializer,
@@ -42,33 +43,35 @@ from fast_channels.observability.logging import RateLimitedLog
 logger = structlog.get_logger("fast_channels.layers.redis")
 
 
-class LocalChannel:
-    """A channel this layer instance receives on: its buffer, capacity and local groups."""
-
-    __slots__ = ("buffer", "capacity", "groups", "owned")
-
-    def __init__(self, buffer: ChannelBuffer, capacity: int, owned: bool) -> None:
-        self.buffer = buffer
-        self.capacity = capacity
-        self.groups: set[str] = set()
-        self.owned = owned  # made by new_channel(): kept until release_channel()
-
-
 class RedisLayerBase(RedisLegacyMembers, BaseChannelLayer):
     """Options, shards, codec, local channels and groups, shared by the queue and pub/sub layers."""
 
-    # Set on the public layer classes: the class in fast_channels.layers.redis.cluster that a
-    # constructor call builds instead when `hosts` names a Redis Cluster.
-    cluster_variant: ClassVar[str | None] = None
+    # What a constructor call builds instead when `hosts` names a Redis Cluster. Set on the
+    # public class by its cluster variant's class statement (cluster.py: `class
+    # RedisClusterChannelLayer(RedisChannelLayer, cluster_variant_of=RedisChannelLayer)`):
+    # the variant names its base, never the base its variant, so this module imports none of
+    # them. The package's __init__ imports cluster.py, and Python runs it before any of its
+    # modules: a constructor call always finds the variant set.
+    cluster_variant: ClassVar[type[RedisLayerBase] | None] = None
+
+    def __init_subclass__(
+        cls, *, cluster_variant_of: type[RedisLayerBase] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if cluster_variant_of is not None:
+            if "cluster_variant" in vars(cluster_variant_of):
+                raise TypeError(
+                    f"{cluster_variant_of.__name__} has a cluster variant already: "
+                    f"{cluster_variant_of.cluster_variant!r}, not also {cls.__name__}"
+                )
+            cluster_variant_of.cluster_variant = cls
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         target: type[RedisLayerBase] = cls
-        # Only the class that declares the variant redirects (not the variant, not subclasses).
-        variant = cls.__dict__.get("cluster_variant")
-        if variant and wants_cluster(args, kwargs):
-            from fast_channels.layers.redis import cluster
-
-            target = getattr(cluster, variant)
+        # Only the class the variant names redirects (not the variant, not subclasses).
+        variant = vars(cls).get("cluster_variant")
+        if variant is not None and wants_cluster(args, kwargs):
+            target = variant
         return super().__new__(target)
 
     def __init__(

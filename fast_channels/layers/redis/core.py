@@ -35,7 +35,6 @@ LEASE_ENDED = 2  # HEARTBEAT's answer when our lease had ended (1: we had none)
 
 
 class RedisChannelLayer(RedisLayerBase):
-    cluster_variant = "RedisClusterChannelLayer"
     # Whether group_send checks the memberships marker (memberships.py); a Cluster has no key
     # every group's script could read.
     detects_lost_memberships = True

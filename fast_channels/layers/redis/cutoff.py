@@ -31,6 +31,8 @@ from fast_channels.observability.logging import RateLimitedLog
 if TYPE_CHECKING:
     from redis.asyncio.connection import AbstractConnection
 
+    from fast_channels.layers.redis._types import LayerTasks
+
 logger = structlog.get_logger("fast_channels.layers.redis")
 
 CLOSED_BY_REDIS, CONNECTION_LOST = "closed_by_redis", "connection_lost"
@@ -153,7 +155,7 @@ _CAUSES = {
 class LossReport:
     """Counts and logs (rate-limited, per reason) each loss once its subscriber reconnected."""
 
-    def __init__(self, layer: Any) -> None:
+    def __init__(self, layer: LayerTasks) -> None:
         self.layer = layer  # read at each report: the registry may rename the layer
         self._log = RateLimitedLog(logger, "fast_channels.layer.subscriber_disconnected")
 

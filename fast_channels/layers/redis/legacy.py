@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 from fast_channels.layers.redis.envelope import Codec
 
 if TYPE_CHECKING:
-    from fast_channels.layers.redis.common import LocalChannel
+    from fast_channels.layers.redis.local import LocalChannel
 
 
 class ForeignChannelError(ValueError, AssertionError):

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-if TYPE_CHECKING:  # connection.py builds AutoPipelines
-    from fast_channels.layers.redis.connection import Client
+if TYPE_CHECKING:
+    from fast_channels.layers.redis._types import Client
 
 _LEAD = object()  # set on a queued caller's future: "your turn to send the batch"
 

@@ -26,16 +26,14 @@ from fast_channels.layers.buffer import Delivery
 from fast_channels.layers.redis.common import RedisLayerBase, logger
 from fast_channels.layers.redis.envelope import make_frame
 from fast_channels.layers.redis.legacy import ForeignChannelError, PubSubLegacyMembers
-from fast_channels.layers.redis.receiver import stopping
 from fast_channels.layers.redis.subscriber import ShardSubscriber
+from fast_channels.layers.redis.tasks import stopping
 from fast_channels.observability.tracing import producer_span
 
 Callback = Callable[[], Any]
 
 
 class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
-    cluster_variant = "RedisClusterPubSubChannelLayer"
-
     def __init__(
         self,
         *args: Any,
@@ -70,8 +68,8 @@ class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
     def _readers(self) -> Iterable[ShardSubscriber]:
         return self._subscribers.values()
 
-    def _subscriber_stopped(self, subscriber: ShardSubscriber) -> None:
-        if subscriber in self._readers():
+    def _subscriber_stopped(self, subscriber: object) -> None:
+        if any(reader is subscriber for reader in self._readers()):
             self._reader_stopped = True
 
     def _receiving_owned(self) -> None:

@@ -15,33 +15,27 @@ from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 from redis import asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from fast_channels.layers.redis.connection import Backoff
 from fast_channels.layers.redis.multiplex import MultiplexedConnection
+from fast_channels.layers.redis.tasks import stopping
 from fast_channels.observability.logging import RateLimitedLog
 
 if TYPE_CHECKING:
-    from fast_channels.layers.redis.common import LocalChannel
-    from fast_channels.layers.redis.core import RedisChannelLayer
+    from fast_channels.layers.redis._types import Client, QueueLayer
+    from fast_channels.layers.redis.local import LocalChannel
 
 logger = structlog.get_logger("fast_channels.layers.redis")
 
 POP_BATCH = 1000
 RoundTrip = Callable[[list[tuple[Any, ...]]], Awaitable[list[Any]]]
+# What loads the ACK script again after NOSCRIPT: the loop's own connection, or the cluster.
+ScriptClient = MultiplexedConnection | RedisCluster
 # Frames whose ACK failed, kept to resend (one target list each): bounded, see _check_ack.
 MAX_UNACKED = 100 * POP_BATCH
 FEW = 8  # deliveries in a burst small enough to let their receivers run before the next pop
-
-
-def stopping() -> bool:
-    """Whether the current task was asked to stop.
-
-    redis-py can swallow a cancellation that lands while it opens a connection; the loops
-    check this so that close() still ends them.
-    """
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
 
 
 def _targets(frame: bytes) -> bytes:
@@ -51,7 +45,7 @@ def _targets(frame: bytes) -> bytes:
 
 
 class ProcessReceiver:
-    def __init__(self, layer: RedisChannelLayer) -> None:
+    def __init__(self, layer: QueueLayer) -> None:
         self.layer = layer
         self._loop_task: asyncio.Task[None] | None = None
         self._housekeeping: asyncio.Task[None] | None = None
@@ -150,7 +144,9 @@ class ProcessReceiver:
             if connection is not None:
                 await connection.aclose()
 
-    def _carrier(self, client: Any) -> tuple[RoundTrip, Any, MultiplexedConnection | None]:
+    def _carrier(
+        self, client: Client
+    ) -> tuple[RoundTrip, ScriptClient, MultiplexedConnection | None]:
         """What carries the receive loop's commands: a round-trip function, the client to
         load scripts through, and the connection to close when the loop ends (if its own)."""
         if isinstance(client, aioredis.Redis):
@@ -176,7 +172,7 @@ class ProcessReceiver:
 
         return pipelined, client, None
 
-    async def _check_ack(self, client: Any, reply: Any, taken: list[bytes]) -> list[bytes]:
+    async def _check_ack(self, client: ScriptClient, reply: Any, taken: list[bytes]) -> list[bytes]:
         """What is still unacknowledged after the ACK's reply (all of it when ACK did not run).
 
         An error reply means ACK wrote nothing: a script that fails does so at its first write

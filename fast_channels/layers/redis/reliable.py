@@ -36,7 +36,7 @@ from fast_channels.layers.redis.connection import Backoff
 from fast_channels.observability.logging import RateLimitedLog
 
 if TYPE_CHECKING:
-    from fast_channels.layers.redis.core import RedisChannelLayer
+    from fast_channels.layers.redis._types import QueueLayer
 
 logger = structlog.get_logger("fast_channels.layers.redis")
 
@@ -122,7 +122,7 @@ class Turns:
 
 
 class ReliableReceiver:
-    def __init__(self, layer: RedisChannelLayer, visibility_timeout: float) -> None:
+    def __init__(self, layer: QueueLayer, visibility_timeout: float) -> None:
         self.layer = layer
         self.visibility_timeout = visibility_timeout
         self._held: dict[asyncio.Task[Any], Held] = {}

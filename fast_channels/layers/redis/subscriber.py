@@ -38,10 +38,10 @@ from fast_channels.layers.redis.cutoff import (
     read_facts,
 )
 from fast_channels.layers.redis.multiplex import take_over_transport
-from fast_channels.layers.redis.receiver import stopping
+from fast_channels.layers.redis.tasks import stopping
 
 if TYPE_CHECKING:
-    from fast_channels.layers.redis.pubsub import RedisPubSubChannelLayer
+    from fast_channels.layers.redis._types import PubSubLayer
 
 logger = structlog.get_logger("fast_channels.layers.redis")
 
@@ -134,7 +134,7 @@ class ShardSubscriber:
 
     def __init__(
         self,
-        layer: RedisPubSubChannelLayer,
+        layer: PubSubLayer,
         index: int,
         make_pool: Callable[[], ConnectionPool] | None = None,
     ) -> None:

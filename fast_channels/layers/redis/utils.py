@@ -12,6 +12,9 @@ from urllib.parse import unquote, urlsplit
 from redis import asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
+from fast_channels.layers.redis.pools import create_pool as create_layer_pool
+from fast_channels.layers.redis.pools import is_cluster
+
 DEFAULT_HOST = "redis://localhost:6379"
 
 HostSpec = str | tuple[str, int] | list[Any] | Mapping[str, Any]
@@ -61,10 +64,6 @@ def decode_hosts(hosts: Iterable[HostSpec] | None) -> list[dict[str, Any]]:
             f"{len(decoded)} hosts"
         )
     return decoded
-
-
-def is_cluster(host: Mapping[str, Any]) -> bool:
-    return bool(host.get("cluster"))
 
 
 def wants_cluster(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bool:
@@ -168,9 +167,7 @@ async def close_redis(connection: aioredis.Redis | RedisCluster) -> None:
 def create_pool(host: Mapping[str, Any]) -> aioredis.ConnectionPool:
     """A connection pool for one entry of `decode_hosts()` (a URL, Sentinel or plain host).
     1.x's public helper; the layers make their pools in `connection`, with timeouts."""
-    from fast_channels.layers.redis.connection import create_pool as create
-
-    return create(dict(host))
+    return create_layer_pool(dict(host))
 
 
 class _Closable(Protocol):

@@ -1,0 +1,128 @@
+"""What the Redis layers' helpers need of a layer and of a connection, as `Protocol`s.
+
+The helpers (the queue layer's readers in receiver.py and reliable.py, the pub/sub subscribers
+in subscriber.py, the loss report in cutoff.py, the connection classes) are given a layer and
+call back into it; typed against the concrete layer classes, each would import the module that
+imports it. Typed against these, they import this module only, and it imports no module of the
+layers: at run time nothing of ours; for type checking three value types from modules that sit
+below every layer module (the codec's decoded message, the script registry, the instruments).
+tests/test_imports.py and the import-linter contracts (pyproject.toml) keep it so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+
+from redis import asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+
+if TYPE_CHECKING:
+    from fast_channels.layers.redis.envelope import Decoded
+    from fast_channels.layers.redis.scripts import Scripts
+    from fast_channels.observability.instruments import LayerInstruments
+
+# One shard's redis-py client: a Redis (plain or Sentinel-managed) or a whole Redis Cluster.
+Client: TypeAlias = aioredis.Redis | RedisCluster
+Command: TypeAlias = tuple[Any, ...]
+
+
+class CommandPath(Protocol):
+    """A shard's hot command path (connection.Shards.batched): concurrent callers share it."""
+
+    async def execute_command(self, *args: Any) -> Any: ...
+
+    async def execute_commands(self, commands: list[Command]) -> list[Any]: ...
+
+
+class ShardAccess(Protocol):
+    """The layer's shards (connection.Shards): clients, command paths and pools per shard."""
+
+    @property
+    def size(self) -> int: ...
+
+    def index(self, value: str) -> int: ...
+
+    def client(self, index: int) -> Client: ...
+
+    def batched(self, index: int) -> CommandPath: ...
+
+    def make_pool(self, index: int) -> aioredis.ConnectionPool: ...
+
+
+class LayerTasks(Protocol):
+    """What every helper uses: the layer's name and timeouts, its shards and instruments, the
+    task spawner (tasks in an empty context) and the Redis error count."""
+
+    @property
+    def alias(self) -> str: ...
+
+    @property
+    def socket_timeout(self) -> float: ...
+
+    @property
+    def block_timeout(self) -> float: ...
+
+    @property
+    def metrics(self) -> LayerInstruments: ...
+
+    @property
+    def shards(self) -> ShardAccess: ...
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]: ...
+
+    def _count_error(self, op: str, exc: BaseException) -> None: ...
+
+
+class QueueLayer(LayerTasks, Protocol):
+    """The queue layer (core.RedisChannelLayer) as its readers see it (receiver.py,
+    reliable.py): its keys and scripts, the frame decoder and the local fan-out, and the
+    housekeeping its receive loop runs."""
+
+    @property
+    def process_id(self) -> str: ...
+
+    @property
+    def expiry(self) -> float: ...
+
+    @property
+    def group_expiry(self) -> float: ...
+
+    @property
+    def heartbeat_interval(self) -> float: ...
+
+    @property
+    def _ttl(self) -> int: ...
+
+    @property
+    def scripts(self) -> Scripts: ...
+
+    @property
+    def _local(self) -> Mapping[str, object]: ...
+
+    def process_keys(self, process: str) -> tuple[str, str]: ...
+
+    def list_key(self, channel: str) -> str: ...
+
+    def shard_of_channel(self, channel: str) -> int: ...
+
+    def _decode_frame(self, frame: bytes, now: float) -> tuple[Decoded, float, bytes] | None: ...
+
+    def _fan_out(self, decoded: Decoded, expires_at: float, channels: Iterable[str]) -> int: ...
+
+    async def refresh_memberships(self, restoring: bool = False) -> None: ...
+
+    async def mark_memberships(self) -> None: ...
+
+    async def heartbeat(self, first: bool = False) -> None: ...
+
+
+class PubSubLayer(LayerTasks, Protocol):
+    """The pub/sub layer (pubsub.RedisPubSubChannelLayer) as its subscribers see it."""
+
+    def _on_message(self, name: bytes, frame: bytes) -> None: ...
+
+    def _subscriber_stopped(self, subscriber: object) -> None: ...
+
+    async def _callback(self, name: str) -> None: ...
