@@ -1,18 +1,20 @@
 """What the Redis layers' helpers need of a layer and of a connection, as `Protocol`s.
 
 The helpers (the queue layer's readers in receiver.py and reliable.py, the pub/sub subscribers
-in subscriber.py, the loss report in cutoff.py, the connection classes) are given a layer and
-call back into it; typed against the concrete layer classes, each would import the module that
-imports it. Typed against these, they import this module only, and it imports no module of the
-layers: at run time nothing of ours; for type checking three value types from modules that sit
-below every layer module (the codec's decoded message, the script registry, the instruments).
-tests/test_imports.py and the import-linter contracts (pyproject.toml) keep it so.
+in subscriber.py, the loss report in cutoff.py) are given a layer and call back into it; typed
+against the concrete layer classes, each would import the module that imports it. Typed against
+these, they import this module only. The connection classes (pipeline.py, scripts.py) take a
+`Client` or a `ScriptHost` from here instead of from connection.py, which builds them.
+
+This module imports no module of the layers: at run time nothing of ours; for type checking two
+value types from modules below every layer module (the codec's decoded message, the layer's
+instruments). tests/test_imports.py and the import-linter contracts (pyproject.toml) keep it so.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from redis import asyncio as aioredis
@@ -20,7 +22,6 @@ from redis.asyncio.cluster import RedisCluster
 
 if TYPE_CHECKING:
     from fast_channels.layers.redis.envelope import Decoded
-    from fast_channels.layers.redis.scripts import Scripts
     from fast_channels.observability.instruments import LayerInstruments
 
 # One shard's redis-py client: a Redis (plain or Sentinel-managed) or a whole Redis Cluster.
@@ -28,12 +29,35 @@ Client: TypeAlias = aioredis.Redis | RedisCluster
 Command: TypeAlias = tuple[Any, ...]
 
 
-class CommandPath(Protocol):
+class ScriptHost(Protocol):
+    """What runs the queue layer's scripts (scripts.Scripts): a command path, a redis-py
+    client (plain or cluster), or a receive loop's own connection."""
+
+    def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Awaitable[Any]: ...
+
+    def script_load(self, script: Any) -> Awaitable[Any]: ...
+
+
+class CommandPath(ScriptHost, Protocol):
     """A shard's hot command path (connection.Shards.batched): concurrent callers share it."""
 
     async def execute_command(self, *args: Any) -> Any: ...
 
     async def execute_commands(self, commands: list[Command]) -> list[Any]: ...
+
+
+class QueueScripts(Protocol):
+    """The scripts the queue layer's readers run (scripts.Scripts)."""
+
+    def ack_sha(self) -> str: ...
+
+    async def load(self, client: ScriptHost, sha: str) -> None: ...
+
+    def pop(self, client: ScriptHost, keys: list[str], args: list[Any]) -> Awaitable[list[Any]]: ...
+
+    def run(
+        self, name: str, body: str, client: ScriptHost, keys: list[str], args: list[Any]
+    ) -> Awaitable[Any]: ...
 
 
 class ShardAccess(Protocol):
@@ -96,7 +120,7 @@ class QueueLayer(LayerTasks, Protocol):
     def _ttl(self) -> int: ...
 
     @property
-    def scripts(self) -> Scripts: ...
+    def scripts(self) -> QueueScripts: ...
 
     @property
     def _local(self) -> Mapping[str, object]: ...

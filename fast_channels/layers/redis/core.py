@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from fast_channels.exceptions import ChannelFull
 from fast_channels.layers.buffer import Delivery
+from fast_channels.layers.redis._types import ScriptHost
 from fast_channels.layers.redis.common import RedisLayerBase, logger
 from fast_channels.layers.redis.envelope import make_frame
 from fast_channels.layers.redis.legacy import ForeignChannelError
@@ -356,7 +357,7 @@ class RedisChannelLayer(RedisLayerBase):
         for index in range(self.shards.size):
             await self._sweep(self.shards.batched(index))
 
-    async def _sweep(self, client: Any) -> None:
+    async def _sweep(self, client: ScriptHost) -> None:
         keys = [self.index_key, self.leases_key]
         for _ in range(SWEEPS_PER_BEAT):
             args = [self.prefix, time.time(), SWEEP_KEYS, self.group_expiry]

@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import NoScriptError
+
+if TYPE_CHECKING:
+    from fast_channels.layers.redis._types import ScriptHost
 
 _PRELUDE = """
 -- A malformed frame never expires here: the receiver pops it and counts it undecodable.
@@ -410,7 +413,7 @@ class Scripts:
         return script
 
     async def _call(
-        self, name: str, body: str, client: Any, keys: list[str], args: list[Any]
+        self, name: str, body: str, client: ScriptHost, keys: list[str], args: list[Any]
     ) -> Any:
         """EVALSHA, loading the script on NOSCRIPT (a restarted or flushed Redis) and calling
         again."""
@@ -423,29 +426,37 @@ class Scripts:
 
     # Plain functions returning _call's coroutine: a send awaits one frame less.
 
-    def send_local(self, client: Any, keys: list[str], args: list[Any]) -> Awaitable[list[int]]:
+    def send_local(
+        self, client: ScriptHost, keys: list[str], args: list[Any]
+    ) -> Awaitable[list[int]]:
         return self._call("send_local", SEND_LOCAL, client, keys, args)
 
-    def send_list(self, client: Any, keys: list[str], args: list[Any]) -> Awaitable[list[int]]:
+    def send_list(
+        self, client: ScriptHost, keys: list[str], args: list[Any]
+    ) -> Awaitable[list[int]]:
         return self._call("send_list", SEND_LIST, client, keys, args)
 
-    def pop(self, client: Any, keys: list[str], args: list[Any]) -> Awaitable[list[Any]]:
+    def pop(self, client: ScriptHost, keys: list[str], args: list[Any]) -> Awaitable[list[Any]]:
         return self._call("pop", POP, client, keys, args)
 
-    def group_send(self, client: Any, keys: list[str], args: list[Any]) -> Awaitable[list[int]]:
+    def group_send(
+        self, client: ScriptHost, keys: list[str], args: list[Any]
+    ) -> Awaitable[list[int]]:
         return self._call("group_send", GROUP_SEND, client, keys, args)
 
-    def group_members(self, client: Any, keys: list[str], args: list[Any]) -> Awaitable[list[Any]]:
+    def group_members(
+        self, client: ScriptHost, keys: list[str], args: list[Any]
+    ) -> Awaitable[list[Any]]:
         return self._call("group_members", GROUP_MEMBERS, client, keys, args)
 
-    def heartbeat(self, client: Any, keys: list[str], args: list[Any]) -> Awaitable[int]:
+    def heartbeat(self, client: ScriptHost, keys: list[str], args: list[Any]) -> Awaitable[int]:
         return self._call("heartbeat", HEARTBEAT, client, keys, args)
 
-    def sweep(self, client: Any, keys: list[str], args: list[Any]) -> Awaitable[list[int]]:
+    def sweep(self, client: ScriptHost, keys: list[str], args: list[Any]) -> Awaitable[list[int]]:
         return self._call("sweep", SWEEP, client, keys, args)
 
     def run(
-        self, name: str, body: str, client: Any, keys: list[str], args: list[Any]
+        self, name: str, body: str, client: ScriptHost, keys: list[str], args: list[Any]
     ) -> Awaitable[Any]:
         """A script kept outside this module (reliable.py), with this module's prelude."""
         return self._call(name, body, client, keys, args)
@@ -461,7 +472,7 @@ class Scripts:
     def send_list_sha(self) -> str:
         return self._script("send_list", SEND_LIST).sha
 
-    async def load(self, client: Any, sha: str) -> None:
+    async def load(self, client: ScriptHost, sha: str) -> None:
         """Load the script with this SHA (on every primary of a cluster), after NOSCRIPT."""
         for script in self._scripts.values():
             if script.sha == sha:
