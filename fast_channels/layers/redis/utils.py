@@ -166,7 +166,8 @@ async def close_redis(connection: aioredis.Redis | RedisCluster) -> None:
 
 def create_pool(host: Mapping[str, Any]) -> aioredis.ConnectionPool:
     """A connection pool for one entry of `decode_hosts()` (a URL, Sentinel or plain host).
-    1.x's public helper; the layers make their pools in `connection`, with timeouts."""
+    1.x's public helper; the layers make theirs with the same function (pools.py), with
+    their timeouts added."""
     return create_layer_pool(dict(host))
 
 
