@@ -2,7 +2,8 @@
 
 json.dumps with default options goes through JSONEncoder.iterencode, which makes a fresh C
 encoder (and its markers dict) for every call: over a third of the cost of encoding a small
-message. The encoder here is made once and reused; its output is exactly json.dumps's.
+message. The encoder here is made once and reused; its output is exactly json.dumps's. It is
+the C encoder json.dumps uses, made through fast_channels/_compat.py (undocumented).
 """
 
 from __future__ import annotations
@@ -12,19 +13,18 @@ from collections.abc import Callable
 from json import encoder as _encoder
 from typing import Any
 
+from fast_channels._compat import compact_json_encoder
+
 
 def _default(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def _reused_encoder() -> Callable[[Any], str] | None:
-    make = getattr(_encoder, "c_make_encoder", None)
-    if make is None:  # no C accelerator (another implementation of Python): plain dumps
-        return None
     markers: dict[int, Any] = {}  # circular-reference check, as json.dumps does it
-    encode = make(
-        markers, _default, _encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True
-    )
+    encode = compact_json_encoder(markers, _default)
+    if encode is None:  # no C accelerator (another implementation of Python): plain dumps
+        return None
 
     def dumps(value: Any) -> str:
         if isinstance(value, str):  # json.dumps special-cases a top-level str too

@@ -9,8 +9,8 @@ from typing import Any, ClassVar
 
 import structlog
 
+from fast_channels._compat import abort_connection
 from fast_channels.consumer import _json, slow
-from fast_channels.consumer._compat import abort_connection
 from fast_channels.consumer.base import AsyncConsumer
 from fast_channels.consumer.ratelimit import TokenBucket
 from fast_channels.drain import drain_state

@@ -12,6 +12,8 @@ import time
 from collections import deque
 from typing import Any, NamedTuple, Protocol
 
+from fast_channels._loop import running_loop
+
 
 class Delivery(NamedTuple):
     """A message as a receiver gets it, with the envelope metadata the layer carried."""
@@ -89,7 +91,7 @@ class ChannelBuffer:
     # empty deque costs ~760 bytes (a 64-slot block up front), so the oldest delivery sits in a
     # plain slot and a deque exists only while a 2nd one waits behind it; likewise the usual
     # single receiver waits in a slot, a deque holding only further concurrent receivers.
-    __slots__ = ("_first", "_loop", "_more_waiters", "_rest", "_waiter", "last_active")
+    __slots__ = ("_first", "_more_waiters", "_rest", "_waiter", "last_active")
 
     def __init__(self) -> None:
         self._first: Delivery | None = None  # the oldest delivery
@@ -97,7 +99,6 @@ class ChannelBuffer:
         self._waiter: asyncio.Future[None] | None = None  # the receiver woken next
         self._more_waiters: deque[asyncio.Future[None]] | None = None  # then these, in order
         self.last_active = time.monotonic()
-        self._loop: asyncio.AbstractEventLoop | None = None  # of the last receiver that waited
 
     def __len__(self) -> int:
         if self._first is None:
@@ -166,12 +167,7 @@ class ChannelBuffer:
         """For a receiver that found the buffer empty: a future done once a delivery may be
         there. The hot receive paths await it themselves (a coroutine frame less per message
         than get()); one cancelled while awaiting it must call abandon()."""
-        loop = self._loop
-        if loop is None or not loop.is_running():
-            # On Python 3.11 asyncio.get_running_loop() makes a getpid() system call, once
-            # per message here; the loop a buffer is read on does not change while it runs.
-            loop = self._loop = asyncio.get_running_loop()
-        waiter = loop.create_future()
+        waiter = running_loop().create_future()  # once per message: see fast_channels/_loop.py
         self._add_waiter(waiter)
         # No `last_active` here: a buffer with a waiting receiver counts as active anyway
         # (has_receivers); abandon() records when it stopped waiting.

@@ -3,7 +3,8 @@ in batches.
 
 A prometheus_client update takes a lock (a histogram one also walks its buckets in Python):
 ~1 µs, and a delivered message made five of them. Here an update is an addition; the totals
-reach the real metric children when anything reads them:
+reach the real metric children (through the histogram internals fast_channels/_compat.py
+reads) when anything reads them:
 
 - `Flusher` is registered in the default REGISTRY before any of our metrics, so every collect
   (a /metrics scrape, `generate_latest`, `REGISTRY.get_sample_value` in tests) flushes first;
@@ -24,6 +25,8 @@ import os
 import threading
 from collections.abc import Iterable
 from typing import Any
+
+from fast_channels import _compat
 
 FLUSH_INTERVAL = 1.0
 _bisect_left = bisect.bisect_left  # a global, not a module attribute, per observation
@@ -96,7 +99,7 @@ class BatchedHistogram(_Batched):
 
     def __init__(self, child: Any, counts_into: Any = None) -> None:
         super().__init__(child)
-        self._bounds: list[float] = list(child._upper_bounds)  # ends with +Inf
+        self._bounds: list[float] = _compat.histogram_bounds(child)  # ends with +Inf
         self._counts = [0] * len(self._bounds)
         self._flushed_counts = [0] * len(self._bounds)
         self._sum = 0.0
@@ -111,7 +114,7 @@ class BatchedHistogram(_Batched):
             self._mark_dirty()
 
     def _flush(self) -> None:
-        buckets = self._child._buckets
+        buckets = _compat.histogram_buckets(self._child)
         flushed = self._flushed_counts
         observed = 0
         for index, count in enumerate(self._counts):
@@ -121,7 +124,7 @@ class BatchedHistogram(_Batched):
                 flushed[index] = count
         total = self._sum
         if total != self._flushed_sum:
-            self._child._sum.inc(total - self._flushed_sum)
+            _compat.histogram_sum(self._child).inc(total - self._flushed_sum)
             self._flushed_sum = total
         if observed and self._counts_into is not None:
             self._counts_into.inc(observed)
@@ -131,12 +134,10 @@ def batched(child: Any, counts_into: Any = None) -> Any:
     """A batched stand-in for a Counter or Histogram child; anything else (gauges, or a
     prometheus_client whose internals differ) is returned as it is: updated directly.
     `counts_into`: a counter child that a histogram's every observation also counts one on."""
-    kind = getattr(child, "_type", None)
+    kind = _compat.metric_kind(child)
     if kind == "counter":
         return BatchedCounter(child)
-    if kind == "histogram" and all(
-        hasattr(child, name) for name in ("_upper_bounds", "_buckets", "_sum")
-    ):
+    if kind == "histogram" and _compat.histogram_internals_present(child):
         return BatchedHistogram(child, counts_into)
     if counts_into is not None:
         return _CountingObserver(child, counts_into)

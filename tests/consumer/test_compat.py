@@ -1,4 +1,4 @@
-"""What fast_channels/consumer/_compat.py and fast_channels/handshake.py take from uvicorn
+"""What fast_channels/_compat.py and fast_channels/handshake.py take from uvicorn
 beyond ASGI, checked against the installed release so that a change names itself here."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ async def test_uvicorn_connections_can_be_aborted(ws: str) -> None:
             said = await asyncio.wait_for(client.recv(), 5)
     assert said == "abortable", (
         f"uvicorn {uvicorn.__version__} (--ws {ws}) no longer passes its protocol's bound "
-        "receive with a .transport: update fast_channels/consumer/_compat.py"
+        "receive with a .transport: update fast_channels/_compat.py"
     )
 
 

@@ -11,8 +11,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
+from fast_channels._compat import can_abort
 from fast_channels.consumer import AsyncWebsocketConsumer
-from fast_channels.consumer._compat import can_abort
 from fast_channels.layers import InMemoryChannelLayer, get_channel_layer, register_channel_layer
 from fast_channels.service import add_observability_endpoints, lifespan
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-import threading
 from typing import Any
 
 from redis import asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import SSLConnection, parse_url
 
+from fast_channels._loop import running_loop
 from fast_channels.layers.redis._types import Client
 from fast_channels.layers.redis.multiplex import MultiplexedConnection
 from fast_channels.layers.redis.pipeline import AutoPipeline
@@ -32,11 +32,10 @@ Batched = AutoPipeline | MultiplexedConnection
 class _LoopClients:
     """The clients of one event loop, and the hot command path over each (batched())."""
 
-    __slots__ = ("batched", "clients", "closer", "loop", "thread")
+    __slots__ = ("batched", "clients", "closer", "loop")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, size: int) -> None:
         self.loop = loop
-        self.thread = threading.get_ident()
         self.clients: list[Client | None] = [None] * size
         self.batched: list[Batched | None] = [None] * size
         # Closes them while the loop can still run it: asyncio.run() and async_to_sync cancel
@@ -90,21 +89,16 @@ class Shards:
         return consistent_hash(value, self.size)
 
     def _current(self) -> _LoopClients:
+        loop = running_loop()  # once per send: see fast_channels/_loop.py
         last = self._last
-        # asyncio.get_running_loop() is a getpid() system call on 3.11, and this runs for every
-        # send: a thread runs one loop at a time, so the last loop, if this thread's and still
-        # running, is the running one.
-        if last is not None and last.loop.is_running() and last.thread == threading.get_ident():
+        if last is not None and last.loop is loop:
             return last
-        loop = asyncio.get_running_loop()
         current = self._loops.get(loop)
         if current is None:
             # Clients of a closed loop cannot be closed any more; they are dropped.
             for closed in [other for other in list(self._loops) if other.is_closed()]:
                 del self._loops[closed]
             current = self._loops[loop] = _LoopClients(loop, self.size)
-        else:
-            current.thread = threading.get_ident()  # a loop may be run again by another thread
         self._last = current
         return current
 

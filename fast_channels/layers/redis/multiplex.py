@@ -9,9 +9,10 @@ connection pool.
 
 The connection is opened by redis-py (so TLS, ACL user and password, db, client name and
 Sentinel master discovery behave exactly as configured), then its transport is handed to this
-module's protocol. Timeouts: every command fails with TimeoutError once it has waited `timeout`
-seconds (one timer per connection, not one per command); the connection is then dropped, as its
-replies can no longer be matched. A lost connection fails what is in flight with
+module's protocol (fast_channels/_compat.py: our one reach into redis-py's connection).
+Timeouts: every command fails with TimeoutError once it has waited `timeout` seconds (one
+timer per connection, not one per command); the connection is then dropped, as its replies can
+no longer be matched. A lost connection fails what is in flight with
 ConnectionError and the next command reconnects. Retries follow the pool's redis-py `Retry`
 policy (one retry on ConnectionError, or the Sentinel failover policy), as before.
 """
@@ -25,7 +26,6 @@ from typing import Any
 
 import hiredis
 from redis import asyncio as aioredis
-from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.exceptions import (
     AuthenticationError,
@@ -40,6 +40,8 @@ from redis.exceptions import (
     ResponseError,
     TimeoutError,
 )
+
+from fast_channels._compat import take_over_transport
 
 Command = tuple[Any, ...]
 
@@ -61,23 +63,6 @@ def _error_reply(reply: ResponseError) -> RedisError:
     if message.startswith(("NOAUTH ", "WRONGPASS ")):
         return AuthenticationError(message)
     return reply
-
-
-def take_over_transport(
-    connection: AbstractConnection, protocol: asyncio.Protocol
-) -> tuple[Any, asyncio.StreamWriter]:
-    """Point a connected redis-py connection's transport at `protocol`; returns the transport
-    and redis-py's StreamWriter, which the caller must hold until it has closed the transport
-    (the writer's __del__ would close it, and warn)."""
-    writer = connection._writer  # connected and authenticated by redis-py
-    if writer is None:
-        raise ConnectionError("redis-py returned an unconnected connection")
-    transport: Any = writer.transport
-    transport.set_protocol(protocol)
-    # redis-py's object must neither read the transport nor, when collected, warn it is open.
-    connection._parser.on_disconnect()  # type: ignore[no-untyped-call]
-    connection._reader = connection._writer = None
-    return transport, writer
 
 
 class _Waiter:
@@ -228,7 +213,8 @@ class MultiplexedConnection:
         transport = self._transport
         if transport is None:  # lost while we waited for room
             raise ConnectionError("Connection to Redis lost")
-        # Remembered at connect: asyncio.get_running_loop() is a getpid() syscall on 3.11.
+        # The connection's own loop, where its transport, timer and futures live (and no
+        # running-loop lookup per command: see fast_channels/_loop.py).
         loop = self._loop
         if loop is None:  # set with the transport: only a bug gets here
             raise ConnectionError("the multiplexed connection has no event loop")

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from fast_channels._loop import running_loop
+
 if TYPE_CHECKING:
     from fast_channels.layers.redis._types import Client
 
@@ -54,7 +56,7 @@ class AutoPipeline:
 
     async def execute_commands(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Several commands in one go (in the same batch, in order); the first error raises."""
-        call = _Call(commands, asyncio.get_running_loop().create_future())
+        call = _Call(commands, running_loop().create_future())
         if self._busy:
             self._queue.append(call)
             try:
@@ -65,7 +67,7 @@ class AutoPipeline:
                 if call.future.done() and not call.future.cancelled():
                     self._hand_off()  # we were chosen to send but are gone: choose another
                 raise
-            call.future = asyncio.get_running_loop().create_future()
+            call.future = running_loop().create_future()
             batch = [call, *self._take_queue()]
         else:
             self._busy = True

@@ -29,6 +29,7 @@ from redis.exceptions import (
     TimeoutError,
 )
 
+from fast_channels._compat import take_over_transport
 from fast_channels.layers.redis.connection import Backoff
 from fast_channels.layers.redis.cutoff import (
     ClosedByServer,
@@ -37,7 +38,6 @@ from fast_channels.layers.redis.cutoff import (
     ServerFacts,
     read_facts,
 )
-from fast_channels.layers.redis.multiplex import take_over_transport
 from fast_channels.layers.redis.tasks import stopping
 
 if TYPE_CHECKING:
