@@ -56,7 +56,7 @@ class QueueScripts(Protocol):
     def pop(self, client: ScriptHost, keys: list[str], args: list[Any]) -> Awaitable[list[Any]]: ...
 
     def run(
-        self, name: str, body: str, client: ScriptHost, keys: list[str], args: list[Any]
+        self, name: str, client: ScriptHost, keys: list[str], args: list[Any]
     ) -> Awaitable[Any]: ...
 
 

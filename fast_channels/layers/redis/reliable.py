@@ -1,8 +1,8 @@
 """At-least-once delivery for named channels (`delivery="at_least_once"`).
 
-A receive claims a frame instead of popping it: CLAIM moves it from the channel's list into
-an in-flight hash, its id into a sorted set scored by its deadline, in one script. The frame
-stays there, invisible to other receivers, until its receiver is done with it:
+A receive claims a frame instead of popping it: CLAIM (lua/claim.lua) moves it from the
+channel's list into an in-flight hash, its id into a sorted set scored by its deadline, in one
+script. The frame stays there, invisible to other receivers, until its receiver is done with it:
 
 - the same task's next receive on that channel acknowledges it (a consumer asks for its
   next message once its handler returned), and so does the end of that task (or the layer's
@@ -43,39 +43,6 @@ logger = structlog.get_logger("fast_channels.layers.redis")
 DeliveryMode = Literal["at_most_once", "at_least_once"]
 DELIVERY_MODES = ("at_most_once", "at_least_once")
 SWEEP_LIMIT = 100  # expired in-flight frames one CLAIM moves back: bounds its time in Redis
-
-# KEYS: list, inflight, frames. ARGV: now, deadline, list ttl, in-flight ttl, sweep limit.
-# Returns {frame or false, id, redelivered, pruned}.
-CLAIM = """
-local list, inflight, frames = KEYS[1], KEYS[2], KEYS[3]
-local now = tonumber(ARGV[1])
-local due = redis.call('ZRANGEBYSCORE', inflight, '-inf', now, 'LIMIT', 0, tonumber(ARGV[5]))
-local back, pruned = 0, 0
-for i = #due, 1, -1 do  -- newest first onto the head: the oldest ends up first in line
-  local frame = redis.call('HGET', frames, due[i])
-  if not frame then
-  elseif parse(frame) < now then
-    pruned = pruned + 1  -- expired in flight: dropped here, not redelivered
-  else
-    redis.call('LPUSH', list, frame)
-    back = back + 1
-  end
-end
-if #due > 0 then
-  redis.call('ZREM', inflight, unpack(due))
-  redis.call('HDEL', frames, unpack(due))
-  redis.call('EXPIRE', list, ARGV[3])
-end
-pruned = pruned + prune_list(list, now)
-local frame = redis.call('LPOP', list)
-if not frame then return {false, 0, back, pruned} end
-local id = redis.call('HINCRBY', frames, 'n', 1)
-redis.call('HSET', frames, id, frame)
-redis.call('ZADD', inflight, ARGV[2], id)
-redis.call('EXPIRE', inflight, ARGV[4])
-redis.call('EXPIRE', frames, ARGV[4])
-return {frame, id, back, pruned}
-"""
 
 
 def check_options(
@@ -176,7 +143,7 @@ class ReliableReceiver:
             args = [now, now + self.visibility_timeout, layer._ttl, self._inflight_ttl]
             try:
                 frame, ident, back, pruned = await layer.scripts.run(
-                    "claim", CLAIM, client, keys, [*args, SWEEP_LIMIT]
+                    "claim", client, keys, [*args, SWEEP_LIMIT]
                 )
             except RedisError as exc:
                 layer._count_error("receive", exc)
