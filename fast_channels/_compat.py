@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from json import encoder as _json_encoder
 from typing import Any
 
-# -- redis-py (read on 5.0 to 8.2; pinned redis<9) ---------------------------------------------
+# -- redis-py (checked on 8.2; pinned redis<9) --------------------------------------------------
 # Why: the hot command path (layers/redis/multiplex.py) and the pub/sub reader
 # (layers/redis/subscriber.py) let redis-py open the connection, so TLS, ACL user and password,
 # db, client name and Sentinel master discovery behave exactly as configured, then take its
@@ -52,7 +52,7 @@ def take_over_transport(
     return transport, stream_writer
 
 
-# -- prometheus_client (read on 0.20 to 0.26; pinned prometheus-client<1) -----------------------
+# -- prometheus_client (checked on 0.26; pinned prometheus-client<1) ----------------------------
 # Why: observability/batching.py adds per-message updates up in plain Python and pushes them
 # into the metric children when a scrape reads them (an update through prometheus_client takes
 # a lock, and a histogram's walks its buckets in Python: ~1 us, five per delivered message).
@@ -89,7 +89,7 @@ def histogram_sum(child: Any) -> Any:
     return child._sum
 
 
-# -- the json module's C encoder (CPython 3.11 to 3.14) ----------------------------------------
+# -- the json module's C encoder (checked on CPython 3.11) --------------------------------------
 # Why: consumer/_json.py makes one C encoder and reuses it; json.dumps makes a fresh one (and
 # its markers dict) per call, over a third of the cost of encoding a small message.
 # `json.encoder.c_make_encoder` and its positional arguments are undocumented (the hook
@@ -119,7 +119,7 @@ def compact_json_encoder(
     return encode
 
 
-# -- uvicorn (read on 0.30 to 0.55; pinned uvicorn<1) ------------------------------------------
+# -- uvicorn (checked on 0.30 to 0.55; pinned uvicorn<1) ---------------------------------------
 # Why: aborting a connection whose client does not read. ASGI has no way to: a
 # `websocket.close` waits, like every send, until the write buffer drains below uvicorn's
 # high-water mark, which a client that does not read never lets happen, and closing the
