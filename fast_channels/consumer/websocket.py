@@ -310,6 +310,18 @@ class AsyncWebsocketConsumer(AsyncConsumer):
 class AsyncJsonWebsocketConsumer(AsyncWebsocketConsumer):
     """Text frames are JSON: override receive_json(); send_json() sends."""
 
+    # Whether the class keeps our encode_json and send, settled once per class (in
+    # __init_subclass__), not by identity checks on each send_json: if so, send_json does
+    # their work inline, a coroutine less per message for each.
+    _encodes_inline: ClassVar[bool] = True
+    _sends_inline: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # getattr: an encode_json overridden as a plain method has no __func__.
+        cls._encodes_inline = getattr(cls.encode_json, "__func__", None) is _ENCODE_JSON
+        cls._sends_inline = cls.send is _SEND
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None:
             logger.info("binary frame on a JSON socket", consumer=type(self).__name__)
@@ -327,14 +339,14 @@ class AsyncJsonWebsocketConsumer(AsyncWebsocketConsumer):
         pass
 
     async def send_json(self, content: Any, close: bool = False) -> None:
-        if type(self).encode_json.__func__ is _ENCODE_JSON:  # type: ignore[attr-defined]
-            text = _json.dumps(content)  # not overridden: no coroutine per message
+        if self._encodes_inline:
+            text = _json.dumps(content)
         else:
             text = await self.encode_json(content)
-        if close or type(self).send is not _SEND:
+        if close or not self._sends_inline:
             await self.send(text_data=text, close=close)
             return
-        # send() not overridden: its work inline, a coroutine less per message.
+        # send()'s work inline (see _sends_inline).
         self._sending = True
         try:
             await self.base_send({"type": "websocket.send", "text": text})

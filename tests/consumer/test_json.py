@@ -91,3 +91,49 @@ async def test_send_json_with_close_sends_then_closes() -> None:
     assert await communicator.receive_from() == '{"bye": true}'
     assert (await communicator.receive_output())["type"] == "websocket.close"
     await communicator.disconnect()
+
+
+class _Echo(AsyncJsonWebsocketConsumer):
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        await self.send_json(content)
+
+
+async def _echoed(consumer: type[AsyncJsonWebsocketConsumer]) -> str:
+    communicator = WebsocketCommunicator(consumer.as_asgi(), "/")
+    await communicator.connect()
+    await communicator.send_to(text_data='{"a": [1, 2]}')
+    text = await communicator.receive_from()
+    await communicator.disconnect()
+    return text
+
+
+async def test_encode_json_overridden_as_a_plain_method_is_used() -> None:
+    # Channels declares encode_json a classmethod, but an override need not be one; send_json
+    # once failed here with AttributeError ('function' object has no attribute '__func__').
+    class Plain(_Echo):
+        async def encode_json(self, content: Any) -> str:  # type: ignore[override]
+            return json.dumps(content, separators=(",", ":"))
+
+    assert await _echoed(Plain) == '{"a":[1,2]}'
+
+
+async def test_overrides_are_seen_through_mixins_and_subclasses() -> None:
+    # send_json's fast paths are settled per class: each class must see what its MRO resolves.
+    class Compact:
+        @classmethod
+        async def encode_json(cls, content: Any) -> str:
+            return json.dumps(content, separators=(",", ":"))
+
+    class Mixed(Compact, _Echo):
+        pass
+
+    class Grandchild(Mixed):
+        pass
+
+    class Restored(Mixed):
+        encode_json = AsyncJsonWebsocketConsumer.encode_json
+
+    assert await _echoed(Mixed) == '{"a":[1,2]}'
+    assert await _echoed(Grandchild) == '{"a":[1,2]}'
+    assert await _echoed(Restored) == '{"a": [1, 2]}'
+    assert await _echoed(_Echo) == '{"a": [1, 2]}'
