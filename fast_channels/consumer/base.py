@@ -1,4 +1,7 @@
-"""AsyncConsumer: one instance per connection, messages dispatched to methods by their type."""
+"""AsyncConsumer: one instance per connection, messages dispatched to methods by their type.
+
+This module is the connection's lifecycle (scope, layer channel, log context, cleanup); the
+handler lookup is in dispatch.py, the two tasks that feed it messages in feeding.py."""
 
 from __future__ import annotations
 
