@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 import websockets
+from starlette.requests import cookie_parser
 from websockets.exceptions import InvalidStatus
 
 from tests.support.uvicorn_server import uvicorn_server
@@ -60,6 +61,18 @@ async def test_scope_has_user_query_headers_and_cookies(server: str) -> None:
         "agent": "e2e-client",
         "cookies": {"session": "s1"},
     }
+
+
+async def test_cookies_are_read_as_starlette_reads_them(server: str) -> None:
+    # What browsers send: a value with a space (document.cookie allows it) and a quoted one.
+    header = 'session=s1; name=Ada Lovelace; theme="dark"; lang=fr'
+    async with websockets.connect(
+        f"{server}/ws/whoami",
+        additional_headers={"Authorization": "Bearer ada", "Cookie": header},
+    ) as ws:
+        cookies = json.loads(await recv(ws))["cookies"]
+    assert cookies == cookie_parser(header)
+    assert cookies == {"session": "s1", "name": "Ada Lovelace", "theme": "dark", "lang": "fr"}
 
 
 async def test_missing_token_is_refused_before_accept(server: str) -> None:
