@@ -6,12 +6,12 @@ A shard is one Redis, a Sentinel-managed master, or a whole Redis Cluster (then 
 from __future__ import annotations
 
 import asyncio
-import random
 from typing import Any
 
 from redis import asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import SSLConnection, parse_url
+from redis.backoff import EqualJitterBackoff
 
 from fast_channels._loop import running_loop
 from fast_channels.layers.redis._types import Client
@@ -167,17 +167,19 @@ class Shards:
 
 
 class Backoff:
-    """Capped exponential backoff with jitter, for reconnect loops."""
+    """A reconnect loop's backoff: redis-py's EqualJitterBackoff (the capped exponential delay
+    base * 2**failures, then a uniform draw from its upper half), plus the failure count those
+    stateless strategies leave to the caller."""
 
     def __init__(self, base: float = 0.05, cap: float = 2.0) -> None:
-        self.base = base
-        self.cap = cap
+        self.cap = cap  # memberships.RESTORE_GRACE relies on no delay exceeding it
+        self._strategy = EqualJitterBackoff(cap=cap, base=base)
         self.attempt = 0
 
     def next_delay(self) -> float:
-        delay: float = min(self.cap, self.base * 2**self.attempt)
-        self.attempt = min(self.attempt + 1, 30)
-        return delay * random.uniform(0.5, 1.0)
+        delay = self._strategy.compute(self.attempt)
+        self.attempt += 1  # redis-py caps an overflowing 2**failures at `cap`
+        return delay
 
     def reset(self) -> None:
         self.attempt = 0
