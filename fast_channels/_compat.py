@@ -52,6 +52,19 @@ def take_over_transport(
     return transport, stream_writer
 
 
+# Why: the multiplexed connection reads replies with its own hiredis Reader, so an error reply
+# arrives as a plain ResponseError; redis-py's callers (our Scripts' NOSCRIPT reload, Retry,
+# the cluster client's MOVED/ASK/TRYAGAIN/CLUSTERDOWN handling) expect the class redis-py's own
+# parser would have raised. That map is BaseParser.parse_error (redis._parsers, not exported
+# by redis). Imported when the first error reply arrives, not with this module.
+def parse_error_reply(message: str) -> Exception:
+    """The exception redis-py raises for the Redis error reply `message` (without its `-`)."""
+    from redis._parsers import BaseParser
+
+    error: Exception = BaseParser.parse_error(message)  # type: ignore[no-untyped-call]
+    return error
+
+
 # -- prometheus_client (checked on 0.26; pinned prometheus-client<1) ----------------------------
 # Why: observability/batching.py adds per-message updates up in plain Python and pushes them
 # into the metric children when a scrape reads them (an update through prometheus_client takes

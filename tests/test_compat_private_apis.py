@@ -5,6 +5,7 @@ uvicorn's transport is checked under real uvicorn in tests/consumer/test_compat.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import math
 import sys
@@ -20,6 +21,7 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from redis import asyncio as aioredis
+from redis.exceptions import ResponseError, TryAgainError
 
 from fast_channels import _compat
 from fast_channels.consumer import _json
@@ -75,6 +77,18 @@ async def test_redis_py_hands_over_a_connected_transport(redis_server: RedisServ
         transport.abort()
         del writer  # only now: its __del__ warns about an open transport
         await pool.aclose()
+
+
+def test_redis_py_error_reply_parsing_is_there() -> None:
+    parsers = importlib.import_module("redis._parsers")
+    parse_error = getattr(getattr(parsers, "BaseParser", None), "parse_error", None)
+    assert callable(parse_error), (
+        f"redis-py {redis.__version__}: no redis._parsers.BaseParser.parse_error: "
+        "update parse_error_reply() in fast_channels/_compat.py"
+    )
+    error = _compat.parse_error_reply("TRYAGAIN Multiple keys request during rehashing of slot")
+    assert type(error) is TryAgainError
+    assert type(_compat.parse_error_reply("WRONGTYPE Operation against a key")) is ResponseError
 
 
 def test_prometheus_client_histogram_internals_are_there() -> None:

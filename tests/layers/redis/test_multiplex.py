@@ -11,7 +11,16 @@ from typing import NamedTuple
 
 import pytest
 from redis import asyncio as aioredis
-from redis.exceptions import ConnectionError, NoScriptError, ResponseError, TimeoutError
+from redis._parsers import BaseParser
+from redis.exceptions import (
+    ClusterDownError,
+    ConnectionError,
+    MovedError,
+    NoScriptError,
+    ResponseError,
+    TimeoutError,
+    TryAgainError,
+)
 
 from fast_channels.layers.redis import RedisChannelLayer
 from fast_channels.layers.redis.multiplex import MultiplexedConnection
@@ -203,3 +212,24 @@ async def test_a_layer_sends_through_one_connection_whatever_the_concurrency(
     finally:
         await layer.flush()
         await layer.close()
+
+
+@pytest.mark.parametrize(
+    ("reply", "cls"),
+    [
+        ("TRYAGAIN Multiple keys request during rehashing of slot", TryAgainError),
+        ("MOVED 1 127.0.0.1:1", MovedError),
+        ("CLUSTERDOWN The cluster is down", ClusterDownError),
+        ("NOSCRIPT No matching script", NoScriptError),
+    ],
+)
+async def test_error_replies_map_as_redis_py_maps_them(
+    mux: Setup, reply: str, cls: type[Exception]
+) -> None:
+    # A real Redis sends the error reply (a script returning it), over the multiplexed connection.
+    script = "return redis.error_reply(ARGV[1])"
+    got = await mux.connection.execute_commands([("EVAL", script, 0, reply)], raise_on_error=False)
+    assert type(got[0]) is cls
+    assert str(got[0]) == str(BaseParser.parse_error(reply))
+    with pytest.raises(cls):
+        await mux.client.eval(script, 0, reply)  # redis-py's own client: the same class
