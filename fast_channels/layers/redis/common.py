@@ -110,21 +110,18 @@ class RedisLayerBase(RedisLegacyMembers, BaseChannelLayer):
         self.socket_timeout = socket_timeout
         # Blocking reads end server-side well before the socket timeout would cut them.
         self.block_timeout = max(0.05, min(1.0, socket_timeout / 2))
-        serializer = registry.get_serializer(
+        self.codec = self._make_codec(
             serializer_format,
-            symmetric_encryption_keys=symmetric_encryption_keys,
-            random_prefix_length=random_prefix_length,
-            expiry=expiry,
+            symmetric_encryption_keys,
+            random_prefix_length,
+            expiry,
+            max_message_size,
         )
-        self.codec = Codec(
-            serializer, format_name=serializer_format, max_message_size=max_message_size
-        )
-        # msgpack and JSON carry what the in-memory layer does (values.py); a serializer you
-        # registered may carry more (datetimes, ...) or less, and decides for itself.
-        self.value_rule_applies = type(serializer) in (MsgPackSerializer, JSONSerializer)
-        if self.value_rule_applies and isinstance(serializer, MsgPackSerializer):
-            serializer.keys_checked = True
         self.process_id = secrets.token_hex(6)
+        self._init_local_state()
+
+    def _init_local_state(self) -> None:
+        """What this process holds: its channels, memberships, tasks and log limiters."""
         self._local: dict[str, LocalChannel] = {}
         # Local memberships: group -> its channels, in the order they joined (a dict, not a
         # set): a fan-out then wakes receivers in the order their objects were allocated in,
@@ -135,6 +132,27 @@ class RedisLayerBase(RedisLegacyMembers, BaseChannelLayer):
         # Per op: a Redis outage fails every call (a 2 s one under load, thousands), and the
         # counter already has their number; one line per op and interval says the rest.
         self._redis_error_log = RateLimitedLog(logger, "fast_channels.layer.redis_error")
+
+    def _make_codec(
+        self,
+        serializer_format: str,
+        symmetric_encryption_keys: Iterable[EncryptionKey] | None,
+        random_prefix_length: int,
+        expiry: float,
+        max_message_size: int,
+    ) -> Codec:
+        serializer = registry.get_serializer(
+            serializer_format,
+            symmetric_encryption_keys=symmetric_encryption_keys,
+            random_prefix_length=random_prefix_length,
+            expiry=expiry,
+        )
+        # msgpack and JSON carry what the in-memory layer does (values.py); a serializer you
+        # registered may carry more (datetimes, ...) or less, and decides for itself.
+        self.value_rule_applies = type(serializer) in (MsgPackSerializer, JSONSerializer)
+        if self.value_rule_applies and isinstance(serializer, MsgPackSerializer):
+            serializer.keys_checked = True
+        return Codec(serializer, format_name=serializer_format, max_message_size=max_message_size)
 
     def local_backlog(self) -> int:
         return sum(len(local.buffer) for local in self._local.values())
