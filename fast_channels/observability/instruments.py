@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 from typing import Any
@@ -234,23 +235,15 @@ class HttpInstruments(HandlerInstruments):
         self._responses[status_class(status)].inc()
 
 
-_http_consumers: dict[str, HttpInstruments] = {}
-
-
+# One set per class name (the `consumer` label), made at its first use: functools.cache is
+# the per-name memo (a class's series are made once, whatever number of instances).
+@functools.cache
 def http_instruments(consumer: str) -> HttpInstruments:
     """The instruments of an HTTP consumer class, by name (the `consumer` label)."""
-    instruments = _http_consumers.get(consumer)
-    if instruments is None:
-        instruments = _http_consumers[consumer] = HttpInstruments(consumer)
-    return instruments
+    return HttpInstruments(consumer)
 
 
-_consumers: dict[str, ConsumerInstruments] = {}
-
-
+@functools.cache
 def consumer_instruments(consumer: str) -> ConsumerInstruments:
     """The instruments of a consumer class, by name (the `consumer` label)."""
-    instruments = _consumers.get(consumer)
-    if instruments is None:
-        instruments = _consumers[consumer] = ConsumerInstruments(consumer)
-    return instruments
+    return ConsumerInstruments(consumer)
