@@ -37,8 +37,8 @@ Call = tuple[str, list[str], list[Any]]  # EVALSHA sha, keys, args
 
 
 class RedisClusterChannelLayer(RedisChannelLayer, cluster_variant_of=RedisChannelLayer):
-    prefix_wide_keys = False  # no expiry index, no leases: keys expire by TTL
-    detects_lost_memberships = False  # see RedisChannelLayer
+    # No memberships marker, expiry index or leases: keys expire by TTL (see RedisChannelLayer).
+    prefix_wide_keys = False
 
     # -- keys: one hash tag per process, plain channel and group ---------------------------
 

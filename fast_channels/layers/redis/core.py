@@ -36,11 +36,9 @@ LEASE_ENDED = 2  # HEARTBEAT's answer when our lease had ended (1: we had none)
 
 
 class RedisChannelLayer(RedisLayerBase):
-    # Whether group_send checks the memberships marker (memberships.py); a Cluster has no key
-    # every group's script could read.
-    detects_lost_memberships = True
-    # Whether keys spanning the whole prefix (the expiry index, the leases) may be written: not
-    # on a Redis Cluster, where a script touches one slot.
+    # Whether keys spanning the whole prefix (the memberships marker, the expiry index, the
+    # leases) may be used: not on a Redis Cluster, where a script touches one slot, so no key
+    # is one every group's script could read.
     prefix_wide_keys: ClassVar[bool] = True
 
     def __init__(
@@ -310,7 +308,7 @@ class RedisChannelLayer(RedisLayerBase):
         home = self.shards.index(self.process_id)
         client = self.shards.client(home)
         pipe = client.pipeline(transaction=False)
-        if restoring and self.detects_lost_memberships:
+        if restoring and self.prefix_wide_keys:
             pipe.set(self.marker.key, self.marker.restoring_value(), nx=True)
         for group, channels in self._groups.items():
             live = [channel for channel in channels if self._is_live(channel, now_mono)]
@@ -328,7 +326,7 @@ class RedisChannelLayer(RedisLayerBase):
 
     async def mark_memberships(self) -> None:
         """At a receive loop's start: the marker of a fresh Redis (memberships.py)."""
-        if not self.detects_lost_memberships:
+        if not self.prefix_wide_keys:
             return
         home = self.shards.index(self.process_id)
         marker = self.marker
