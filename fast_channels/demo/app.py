@@ -41,6 +41,9 @@ from fast_channels.layers import (
 )
 
 STATIC_DIR = Path(__file__).parent / "static"
+# The browser client ships in the package (not in the demo's static files) so that any app can
+# serve it or copy it; the demo serves it beside its own scripts.
+BROWSER_CLIENT = Path(__file__).parents[1] / "static" / "fast-channels.js"
 
 # Where job progress comes from: a task inside this server, a separate `fast-channels worker`
 # process (Redis only: the in-memory layer cannot cross processes), or nowhere.
@@ -109,9 +112,14 @@ def _add_pages(app: FastAPI) -> None:
     async def page() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
 
+    async def client() -> FileResponse:
+        return FileResponse(BROWSER_CLIENT, media_type="text/javascript")
+
     # The page reads the room from its own path, so /rooms/<room> links straight into a room.
     app.add_api_route("/", page, methods=["GET"], include_in_schema=False)
     app.add_api_route("/rooms/{room}", page, methods=["GET"], include_in_schema=False)
+    # Before the mount: routes are matched in order, and the mount would answer 404 for it.
+    app.add_api_route("/static/fast-channels.js", client, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
 

@@ -19,6 +19,8 @@ _NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 MAX_MESSAGE_LENGTH = 2000
 # Sent on close when the room name is refused; before accept the client sees HTTP 403.
 CLOSE_BAD_ROOM = 4400
+# A newcomer sees the room's last messages (from the group history, fast_channels/demo/layer.py).
+RECENT_ON_JOIN = 20
 
 
 def is_valid_room(room: object) -> bool:
@@ -56,11 +58,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         group = room_group(room)
         # Listed before joining so the consumer's guaranteed cleanup leaves it, however we end.
         self.groups.append(group)
-        await self._layer.group_add(group, self.channel_name)
         await self.accept()
         await self.send_json(
             {"type": "welcome", "room": room, "name": self.name, "channel": self.channel_name}
         )
+        # Joins live, then answers fc.recovery and replays what this client missed since the
+        # positions it sent in ?recover= (or, for a newcomer, the room's recent messages).
+        await self.join_group(group, recent=RECENT_ON_JOIN)
 
     @property
     def _layer(self) -> BaseChannelLayer:

@@ -1,4 +1,5 @@
-// The demo page: one WebSocket to /ws/chat/<room>, chat in and out, job progress in.
+// The demo page: one FastChannelsSocket (fast-channels.js) to /ws/chat/<room>, chat in and
+// out, job progress in. The client reconnects and recovers what the room said meanwhile.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -43,74 +44,90 @@ const handlers = {
 // reaches the page only as "code 1006", so the page checks first and says why.
 const ROOM_NAME = /^[A-Za-z0-9_.\-]{1,64}$/;
 const ROOM_RULE = "room names are 1-64 ASCII letters, digits, '-', '_' or '.'";
-// Reconnect after 0.5 s, doubling up to 10 s: a restarted server is found within a second of
-// coming back, and a long outage costs one attempt every 10 s per open page.
-const RETRY_FIRST_MS = 500;
-const RETRY_MAX_MS = 10000;
-let retry = { attempt: 0, timer: null, ticker: null };
 let jobsAvailable = true;
+// Set by the first welcome, so a reconnect keeps the same name (guests get a random one).
+let joinedAs = null;
+let ticker = null;
 
 function updateControls() {
-  const open = socket !== null && socket.readyState === WebSocket.OPEN;
+  const open = socket !== null && socket.state === "open";
   $("start-job").disabled = !(open && jobsAvailable);
   $("say").querySelector("button").disabled = !open;
 }
 
-function cancelRetry() {
-  clearTimeout(retry.timer);
-  clearInterval(retry.ticker);
-  retry.timer = retry.ticker = null;
+function chatUrl(room, name) {
+  const query = name ? `?name=${encodeURIComponent(name)}` : "";
+  return `/ws/chat/${encodeURIComponent(room)}${query}`;
 }
 
-function scheduleReconnect(room, name, code) {
-  const delay = Math.min(RETRY_FIRST_MS * 2 ** retry.attempt, RETRY_MAX_MS);
-  retry.attempt += 1;
-  const due = Date.now() + delay;
+// The countdown to the next attempt; the client (fast-channels.js) chose the delay.
+function showReconnecting(code, delayMs) {
+  clearInterval(ticker);
+  const due = Date.now() + delayMs;
   const show = () => {
     const seconds = Math.max(1, Math.ceil((due - Date.now()) / 1000));
     setStatus("reconnecting", `disconnected (code ${code}), reconnecting in ${seconds}s…`);
   };
   show();
-  retry.ticker = setInterval(show, 250);
-  retry.timer = setTimeout(() => { cancelRetry(); connect(room, name); }, delay);
+  ticker = setInterval(show, 250);
+}
+
+function onState(room, state, detail) {
+  if (state !== "reconnecting" || detail.delayMs === undefined) clearInterval(ticker);
+  if (state === "connecting") setStatus("connecting", `connecting to ${room}…`);
+  if (state === "open") setStatus("connected", `connected to room ${room}`);
+  if (state === "reconnecting" && detail.delayMs !== undefined) {
+    showReconnecting(detail.code, detail.delayMs);
+  }
+  if (state === "reconnecting" && detail.delayMs === undefined) {
+    setStatus("reconnecting", `reconnecting to ${room}…`);
+  }
+  updateControls();
+}
+
+// What recovery did, in the room's own words: nothing missed, or some messages may be gone.
+function onRecovery(answer) {
+  if (answer.fresh) return;
+  if (answer.recovered) {
+    const missed = answer.replayed === 1 ? "1 missed message" : `${answer.replayed} missed messages`;
+    addLine("system", "", `reconnected, ${missed} recovered`);
+  } else {
+    addLine("system recovery-failed", "",
+      "reconnected, but messages sent while disconnected may be missing");
+  }
+}
+
+function onMessage(message) {
+  if (message.type === "welcome") {
+    if (joinedAs !== null) return;  // a reconnect: recovery says what happened
+    joinedAs = message.name;
+    socket.url = chatUrl(message.room, message.name);
+  }
+  (handlers[message.type] || ((m) => addLine("system", "", JSON.stringify(m))))(message);
 }
 
 function connect(room, name) {
-  cancelRetry();
+  clearInterval(ticker);
   if (socket) { const old = socket; socket = null; old.close(); }
+  joinedAs = null;
+  $("messages").replaceChildren();
   if (!ROOM_NAME.test(room)) {
     setStatus("closed", `cannot join "${room}": ${ROOM_RULE}`);
     updateControls();
     return;
   }
-  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const query = name ? `?name=${encodeURIComponent(name)}` : "";
-  const ws = new WebSocket(`${scheme}//${location.host}/ws/chat/${encodeURIComponent(room)}${query}`);
-  socket = ws;
-  setStatus("connecting", `connecting to ${room}…`);
-  updateControls();
-  ws.onopen = () => {
-    if (retry.attempt > 0) addLine("system", "", "reconnected");
-    retry.attempt = 0;
-    setStatus("connected", `connected to room ${room}`);
-    updateControls();
-  };
-  ws.onclose = (event) => {
-    if (socket !== ws) return;  // replaced by a newer connection
-    updateControls();
-    scheduleReconnect(room, name, event.code);
-  };
-  ws.onmessage = (event) => {
-    const message = JSON.parse(event.data);
-    (handlers[message.type] || ((m) => addLine("system", "", JSON.stringify(m))))(message);
-  };
+  socket = new FastChannelsSocket(chatUrl(room, name), {
+    onState: (state, detail) => onState(room, state, detail),
+    onMessage,
+    onRecovery,
+  });
   $("curl").textContent =
     `curl -X POST ${location.origin}/api/rooms/${encodeURIComponent(room)}/broadcast ` +
     `-H 'content-type: application/json' -d '{"message": "hello from HTTP"}'`;
 }
 
 function send(frame) {
-  if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
+  if (socket) socket.send(frame);
 }
 
 async function showMode() {
