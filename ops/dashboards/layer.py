@@ -132,7 +132,18 @@ def health() -> list[tuple[JSON, int, int]]:
     ]  # fmt: skip
 
 
+def history() -> list[tuple[JSON, int, int]]:
+    return [
+        (timeseries("Group history held per pod", [
+            (f"sum by (pod, instance, layer) (fast_channels_layer_history_messages{{{LAYER}}})",
+             "{{pod}} {{instance}} {{layer}}")], "short",
+            "Messages kept as group history for recovering clients (group_history): in-memory "
+            "layers hold them in the process; a flat line at the configured sizes is normal."),
+         24, 6),
+    ]  # fmt: skip
+
+
 def build() -> JSON:
     sections = [("Summary", summary()), ("Throughput and latency", throughput()),
-                ("Backlog, drops, Redis", health())]  # fmt: skip
+                ("Backlog, drops, Redis", health()), ("Group history", history())]  # fmt: skip
     return dashboard("fast-channels-layer", "fast_channels layer", variables(), layout(sections))

@@ -1,7 +1,9 @@
-"""The overview board: sockets, messages, fan-out latency and size, backlog, drops, errors."""
+"""The overview board: sockets, messages, fan-out latency and size, backlog, drops, errors,
+recovery."""
 
 from __future__ import annotations
 
+from ops.dashboards import recovery
 from ops.dashboards.panels import (
     CONSUMER,
     JSON,
@@ -198,6 +200,7 @@ def build() -> JSON:
         ("Backlog and drops", backlog_and_drops()),
         ("Errors and handlers", errors()),
         ("Per pod", per_pod()),
+        ("Recovery (reconnecting clients)", recovery.panels()),
     ]
     return dashboard(
         "fast-channels-overview", "fast_channels overview", variables(), layout(sections)

@@ -16,6 +16,7 @@ THRESHOLDS: dict[str, float] = {
     "FastChannelsRedisReconnectStorm": 5,
     "FastChannelsSubscriberCutOff": 2,
     "FastChannelsConsumerErrors": 0.05,
+    "FastChannelsRecoveriesIncomplete": 0.1,
 }
 # The SLO bucket bound of the burn-rate alerts (a bucket of the delivery latency histogram).
 SLO_SECONDS = "0.25"

@@ -3,12 +3,17 @@
 `pause()` keeps every connection open but moves no more bytes either way (new connections are
 accepted and then starved too): to the client the server looks hung, not dead. `resume()`
 forwards again, including what was read while paused.
+
+`drop()` is a network drop instead: every connection is reset at once and the port refuses new
+ones until `restore()` (`cut(seconds)` does both), as a phone losing its network does to a socket.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import struct
 
 from tests.support.redis_server import free_port
 
@@ -31,8 +36,36 @@ class TcpProxy:
     def paused(self) -> bool:
         return not self._flowing.is_set()
 
+    @property
+    def connections(self) -> int:
+        """Connections open through the proxy (each counts its two sockets as one)."""
+        return len(self._writers) // 2
+
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+
+    async def drop(self) -> None:
+        """Reset every connection and refuse new ones (the port is closed) until restore()."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for writer in list(self._writers):
+            _reset(writer)
+        self._writers.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def restore(self) -> None:
+        if self._server is None:
+            await self.start()
+
+    async def cut(self, seconds: float) -> None:
+        """A network drop of `seconds`: connections reset, new ones refused meanwhile."""
+        await self.drop()
+        await asyncio.sleep(seconds)
+        await self.restore()
 
     def pause(self) -> None:
         self._flowing.clear()
@@ -80,3 +113,12 @@ class TcpProxy:
             with contextlib.suppress(OSError, RuntimeError):
                 sink.close()
             self._writers.discard(sink)
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close with RST, not FIN: the peer sees the connection die, not end politely."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()

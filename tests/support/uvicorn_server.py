@@ -29,10 +29,11 @@ def wait_for_port(
 
 
 def spawn_uvicorn(
-    app: str, *args: str, env: dict[str, str] | None = None
+    app: str, *args: str, env: dict[str, str] | None = None, port: int | None = None
 ) -> tuple[subprocess.Popen[bytes], int]:
-    """Start `uvicorn APP` on a free loopback port and wait until it listens."""
-    port = free_port()
+    """Start `uvicorn APP` on a free loopback port (or `port`: a server replaced in place, as
+    behind tests/support/nginx.py) and wait until it listens."""
+    port = free_port() if port is None else port
     command = [
         sys.executable, "-m", "uvicorn", app,
         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", *args,
