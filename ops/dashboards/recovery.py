@@ -32,7 +32,7 @@ def panels() -> list[tuple[JSON, int, int]]:
             "its epoch changed (the client must reload). Fresh joins are not counted."), 6, 8),
         (timeseries("Incomplete recoveries", [(incomplete_ratio(), "incomplete")],
             "percentunit", "Share of recoveries that could not replay everything missed; "
-            "FastChannelsRecoveriesIncomplete fires when it stays above 10% while incomplete "
+            "the alert fires when it stays above 10% while incomplete "
             "recoveries exceed 0.05/s.",
             lines=[line("FastChannelsRecoveriesIncomplete")]), 6, 8),
         (timeseries("Replayed / de-duplicated", [
