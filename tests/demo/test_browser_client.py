@@ -154,7 +154,8 @@ def test_backoff_doubles_with_full_jitter_up_to_its_cap(page: Page) -> None:
     start_client(page, refused, "{baseDelayMs: 40, maxDelayMs: 200, random: () => 0.999}")
     delays = page.wait_for(
         "log.states.filter(s => s[1].delayMs !== undefined).map(s => s[1].delayMs)",
-        lambda d: len(d) >= 5, timeout=20,
+        lambda d: len(d) >= 5,
+        timeout=20,
     )
     assert delays[:5] == [39, 79, 159, 199, 199]
     page.evaluate("socket.close(); true")

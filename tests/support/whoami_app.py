@@ -19,7 +19,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     elif scope["type"] == "websocket":
         await _websocket(receive, send)
     elif scope["type"] == "lifespan":
-        while (message := await receive())["type"] != "lifespan.shutdown":
+        while (await receive())["type"] != "lifespan.shutdown":
             await send({"type": "lifespan.startup.complete"})
         await send({"type": "lifespan.shutdown.complete"})
 
