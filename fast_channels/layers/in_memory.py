@@ -17,6 +17,7 @@ from fast_channels.layers.buffer import (
     receive_unexpired,
     shared_delivery,
 )
+from fast_channels.layers.history import GroupHistoryOption, HistoryRead, LocalHistory, Position
 from fast_channels.observability.tracing import current_traceparent, producer_span
 
 
@@ -29,13 +30,18 @@ class InMemoryChannelLayer(BaseChannelLayer):
         group_expiry: float = 86400,
         capacity: int = 100,
         channel_capacity: dict[CapacityPattern, int] | None = None,
+        *,
+        group_history: GroupHistoryOption | None = None,
     ) -> None:
         super().__init__(
             expiry=expiry,
             group_expiry=group_expiry,
             capacity=capacity,
             channel_capacity=channel_capacity,
+            group_history=group_history,
         )
+        # None without `group_history`: group_send then pays one attribute test, no more.
+        self._history = LocalHistory(self.history_policy) if self.group_history else None
         self.channels: dict[str, ChannelBuffer] = {}
         # group -> {channel: monotonic time of the last group_add}
         self.groups: dict[str, dict[str, float]] = {}
@@ -206,6 +212,8 @@ class InMemoryChannelLayer(BaseChannelLayer):
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         self.require_valid_group_name(group)
         payload = self.require_valid_message(message)  # once, shared by every member
+        if self._history is not None:  # its position, added to the payload every member gets
+            self._history.record(group, payload)
         self._sweep_if_due()
         members = self.groups.get(group, {})
         now_mono = time.monotonic()
@@ -247,6 +255,15 @@ class InMemoryChannelLayer(BaseChannelLayer):
     def local_backlog(self) -> int:
         return sum(len(buffer) for buffer in self.channels.values())
 
+    async def read_history(self, group: str, since: Position | None = None) -> HistoryRead:
+        if self._history is None:
+            return await super().read_history(group, since)
+        self.require_valid_group_name(group)
+        return self._history.read(group, since)
+
+    def history_size(self) -> int:
+        return 0 if self._history is None else self._history.size()
+
     async def flush(self) -> None:
         for buffer in self.channels.values():
             buffer.clear()
@@ -257,6 +274,8 @@ class InMemoryChannelLayer(BaseChannelLayer):
         self.metrics.group_members.dec(sum(len(members) for members in self.groups.values()))
         self.groups.clear()
         self._memberships.clear()
+        if self._history is not None:  # lost: the next positions are of new epochs
+            self._history.clear()
 
 
 def _made_by_new_channel(channel: str) -> bool:
