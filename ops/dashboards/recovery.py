@@ -40,8 +40,11 @@ def panels() -> list[tuple[JSON, int, int]]:
              "replayed"),
             (f"sum(rate(fast_channels_recovery_duplicates_skipped_total{{{POD}}}[{RATE}]))",
              "live duplicates skipped"),
-        ], "ops", "Missed messages replayed to reconnecting clients per second, and live "
-           "messages skipped because the replay had already sent them."), 6, 8),
+            (f"sum(rate(fast_channels_recovery_invalid_requests_total{{{POD}}}[{RATE}]))",
+             "invalid ?recover= ignored"),
+        ], "ops", "Missed messages replayed to reconnecting clients per second; live "
+           "messages skipped because the replay had already sent them; handshakes whose "
+           "?recover= could not be read (joined fresh: a client bug or tampering)."), 6, 8),
         (timeseries("Reconnect to recovered", [
             recovery_quantile("0.5"), recovery_quantile("0.99")], "s",
             "Time from a recovering client's WebSocket connect to its last replayed message "

@@ -22,6 +22,12 @@ async def chat(server: DemoServer, room: str, name: str) -> AsyncIterator[Client
         welcome = await receive(ws)
         assert welcome["type"] == "welcome"
         assert (welcome["room"], welcome["name"]) == (room, name)
+        # Then the room's join (protocol v1): the answer and the room's recent messages.
+        answer = await receive(ws)
+        assert answer["type"] == "fc.recovery"
+        assert (answer["group"], answer["fresh"]) == (f"chat.{room}", True)
+        for _ in range(answer["replayed"]):
+            assert "_pos" in await receive(ws)
         yield ws
 
 

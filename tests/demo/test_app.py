@@ -10,6 +10,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from fast_channels.demo.app import BROWSER_CLIENT
 from tests.demo.client import TIMEOUT, assert_nothing, chat, progress_of, receive, receive_type
 from tests.demo.conftest import DemoServer
 
@@ -22,8 +23,10 @@ async def test_members_of_a_room_see_each_others_messages(demo_server: DemoServe
         await alice.send(json.dumps({"action": "chat", "message": "hello bob"}))
         expected = {"type": "chat.message", "room": "kitchen", "sender": "alice",
                     "message": "hello bob"}  # fmt: skip
-        assert await receive(bob) == expected
-        assert await receive(alice) == expected  # the sender is a member too
+        to_bob, to_alice = await receive(bob), await receive(alice)  # the sender is a member too
+        # Each carries its position in the room's history (protocol v1), the same for both.
+        assert to_bob.pop("_pos") == to_alice.pop("_pos")
+        assert to_bob == to_alice == expected
 
         await bob.send(json.dumps({"action": "chat", "message": "hi alice"}))
         assert (await receive(alice))["message"] == "hi alice"
@@ -45,8 +48,10 @@ async def test_http_broadcast_reaches_the_room(demo_server: DemoServer) -> None:
         async with httpx.AsyncClient(base_url=demo_server.http, timeout=TIMEOUT) as client:
             response = await client.post("/api/rooms/news/broadcast", json={"message": "extra!"})
         assert response.status_code == 202
-        assert await receive(news) == {"type": "chat.message", "room": "news",
-                                       "sender": "http-api", "message": "extra!"}  # fmt: skip
+        message = await receive(news)
+        assert message.pop("_pos")["group"] == "chat.news"
+        assert message == {"type": "chat.message", "room": "news",
+                           "sender": "http-api", "message": "extra!"}  # fmt: skip
         await assert_nothing(other)
 
 
@@ -114,9 +119,14 @@ async def test_page_and_assets_are_served(demo_server: DemoServer) -> None:
             assert page.status_code == 200
             assert '<p id="status"' in page.text
         script = await client.get("/static/chat.js")
+        browser_client = await client.get("/static/fast-channels.js")
         info = (await client.get("/api/info")).json()
     assert script.status_code == 200
-    assert "new WebSocket" in script.text
+    assert "new FastChannelsSocket" in script.text
+    # The package's browser client, served as it ships (fast_channels/static/).
+    assert browser_client.status_code == 200
+    assert browser_client.headers["content-type"].startswith("text/javascript")
+    assert browser_client.text == BROWSER_CLIENT.read_text()
     assert info == {"layer": "in-memory", "worker": "in-process", "jobs_channel": "demo-jobs"}
 
 

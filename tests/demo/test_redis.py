@@ -63,7 +63,7 @@ async def test_http_broadcast_on_one_replica_reaches_another(redis_server: Redis
                 async with httpx.AsyncClient(base_url=a.http, timeout=TIMEOUT) as client:
                     response = await client.post("/api/rooms/wire/broadcast", json={"message": "x"})
                 assert response.status_code == 202
-                assert (await receive(ws))["sender"] == "http-api"
+                assert (await receive_type(ws, "chat.message"))["sender"] == "http-api"
         finally:
             b.stop()
     finally:
