@@ -8,6 +8,7 @@ tests already use (playwright is not installed here and cannot download its brow
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -84,22 +85,47 @@ def _devtools_port(profile: Path, process: subprocess.Popen[bytes]) -> int:
 
 @contextmanager
 def open_page(chromium: str, url: str) -> Iterator[Page]:
+    with open_tabs(chromium, [url]) as (page,):
+        yield page
+
+
+@contextmanager
+def open_tabs(chromium: str, urls: list[str]) -> Iterator[list[Page]]:
+    """One Chromium with a tab per URL (one browser, as a user with several tabs: cheaper than
+    a browser per page on a 2-core machine)."""
     # Chromium's helper processes may still write the profile for a moment after it is killed.
     with tempfile.TemporaryDirectory(prefix="fc-chromium-", ignore_cleanup_errors=True) as profile:
         process = subprocess.Popen(
             [chromium, "--headless", "--no-sandbox", "--disable-gpu",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             # Tabs in the background keep their timers (the client's reconnect delays).
+             "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
+             "--disable-backgrounding-occluded-windows",
              "--no-first-run", f"--user-data-dir={profile}", "--remote-debugging-port=0",
-             "--window-size=1280,900", url],
+             "--window-size=1280,900", urls[0]],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
         try:
             port = _devtools_port(Path(profile), process)
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
-                targets = json.load(r)
-            page = next(t for t in targets if t["type"] == "page")
-            with connect(page["webSocketDebuggerUrl"], max_size=None) as socket:
-                yield Page(socket)
+            targets = [_first_page(port)]
+            for url in urls[1:]:
+                request = urllib.request.Request(f"http://127.0.0.1:{port}/json/new?{url}")
+                request.method = "PUT"  # newer Chromium refuses GET here
+                with urllib.request.urlopen(request, timeout=10) as r:
+                    targets.append(json.load(r))
+            with contextlib.ExitStack() as stack:
+                sockets = [
+                    stack.enter_context(connect(t["webSocketDebuggerUrl"], max_size=None))
+                    for t in targets
+                ]
+                yield [Page(socket) for socket in sockets]
         finally:
             os.killpg(process.pid, signal.SIGKILL)  # its renderer and GPU helpers too
             process.wait(timeout=10)
+
+
+def _first_page(port: int) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
+        targets = json.load(r)
+    page: dict[str, Any] = next(t for t in targets if t["type"] == "page")
+    return page

@@ -1,5 +1,6 @@
 """A real nginx (Debian's nginx-light) in front of N app servers, as a reverse proxy in a pod's
-place: round-robin over the upstreams, WebSocket upgrade passed through.
+place: round-robin over the upstreams (WebSockets under /ws/ balanced on their own), WebSocket
+upgrade passed through.
 
 It runs unprivileged in the foreground (`daemon off`) with its own prefix directory: config,
 pid file, error log and temp paths all in a temporary directory, a free loopback port. The
@@ -44,10 +45,25 @@ http {{
     upstream app {{
 {servers}
     }}
+    # The same servers, balanced on their own: N sockets opened one after the other alternate
+    # over the servers whatever HTTP requests (page, scripts) came between them.
+    upstream sockets {{
+{servers}
+    }}
     server {{
         listen 127.0.0.1:{port};
         location / {{
             proxy_pass http://app;
+{proxying}
+        }}
+        location /ws/ {{
+            proxy_pass http://sockets;
+{proxying}
+        }}
+    }}
+}}
+"""
+_PROXYING = """\
             proxy_http_version 1.1;
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection $connection_upgrade;
@@ -57,11 +73,7 @@ http {{
             # skips a pod that is not ready. max_fails=0 keeps nginx from marking it down
             # for a while, so the restarted server gets its share again at once.
             proxy_next_upstream error timeout;
-            proxy_connect_timeout 2s;
-        }}
-    }}
-}}
-"""
+            proxy_connect_timeout 2s;"""
 
 
 class Nginx:
@@ -76,7 +88,9 @@ class Nginx:
         servers = "\n".join(
             f"        server 127.0.0.1:{p} max_fails=0;" for p in self.upstream_ports
         )
-        config = _CONFIG.format(prefix=self.prefix, servers=servers, port=self.port)
+        config = _CONFIG.format(
+            prefix=self.prefix, servers=servers, port=self.port, proxying=_PROXYING
+        )
         (self.prefix / "nginx.conf").write_text(config)
         self.process = subprocess.Popen(
             [NGINX, "-p", str(self.prefix), "-c", str(self.prefix / "nginx.conf"),
