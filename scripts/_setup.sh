@@ -11,6 +11,9 @@ ensure_system_packages() {
     command -v promtool >/dev/null || missing+=(prometheus)
     # chromium: the demo page is checked in a real headless browser.
     command -v chromium >/dev/null || missing+=(chromium)
+    # nginx: the recovery tests put a real reverse proxy in front of the demo servers
+    # (tests/support/nginx.py); Debian installs it in /usr/sbin, not always on PATH.
+    command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
     # The linter for the container entrypoint and these scripts.
     command -v shellcheck >/dev/null || missing+=(shellcheck)
     if [ ${#missing[@]} -gt 0 ]; then

@@ -50,6 +50,11 @@ def installed_version(python: Path) -> str:
         "import importlib.metadata as m, fast_channels; "
         "print(m.version('fast_channels'), fast_channels.__version__, fast_channels.__file__)"
     )
+    # The browser client ships in the package (served by the demo, copyable by anyone).
+    browser_client = (
+        "import importlib.resources as r; "
+        "print(r.files('fast_channels').joinpath('static/fast-channels.js').read_text()[:200])"
+    )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # only what pip installed
     out = subprocess.run(
         [str(python), "-I", "-c", code], capture_output=True, text=True, check=True, env=env
@@ -57,6 +62,10 @@ def installed_version(python: Path) -> str:
     dist_version, module_version, module_file = out.stdout.split()
     assert dist_version == module_version
     assert "site-packages" in module_file, module_file  # the installed copy, not the checkout
+    script = subprocess.run(
+        [str(python), "-I", "-c", browser_client], capture_output=True, text=True, env=env
+    )
+    assert "fast-channels browser client" in script.stdout, script.stderr
     return dist_version
 
 

@@ -36,6 +36,10 @@ error_log {prefix}/error.log warn;
 events {{ worker_connections 4096; }}
 http {{
     access_log off;
+    # Never to disk: run as root (CI), nginx's workers are "nobody" and cannot write into the
+    # temporary prefix; bodies and responses of the tests stay in memory buffers.
+    client_body_buffer_size 1m;
+    proxy_max_temp_file_size 0;
     client_body_temp_path {prefix}/body;
     proxy_temp_path {prefix}/proxy;
     fastcgi_temp_path {prefix}/fastcgi;
