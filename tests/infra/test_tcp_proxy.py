@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidMessage
 
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.uvicorn_server import spawn_uvicorn, stop
@@ -52,5 +52,20 @@ async def test_cut_is_a_drop_then_a_restore(proxy: TcpProxy) -> None:
         await proxy.cut(0.2)
         with pytest.raises(ConnectionClosed):
             await ws.recv()
+    async with connect(url, open_timeout=5) as ws:
+        assert await ws.recv() == "behind-proxy"
+
+
+async def test_cut_without_seconds_resets_and_refusing_closes_new_ones(proxy: TcpProxy) -> None:
+    url = f"ws://127.0.0.1:{proxy.port}/ws"
+    async with connect(url, open_timeout=5) as ws:
+        assert await ws.recv() == "behind-proxy"
+        proxy.refusing = True
+        await proxy.cut()
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+    with pytest.raises((ConnectionClosed, OSError, InvalidMessage)):
+        await connect(url, open_timeout=5)  # accepted, then closed before the handshake
+    proxy.refusing = False
     async with connect(url, open_timeout=5) as ws:
         assert await ws.recv() == "behind-proxy"

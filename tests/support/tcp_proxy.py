@@ -4,8 +4,11 @@
 accepted and then starved too): to the client the server looks hung, not dead. `resume()`
 forwards again, including what was read while paused.
 
-`drop()` is a network drop instead: every connection is reset at once and the port refuses new
-ones until `restore()` (`cut(seconds)` does both), as a phone losing its network does to a socket.
+`cut()` resets every connection made so far (a network drop); while `refusing` is set, new
+connections are closed as soon as accepted. `drop()` resets every connection and closes the port
+(new connections refused) until `restore()`; `cut(seconds)` does both, as a phone losing its
+network for that long. `target` may be changed: new connections go there (a server restarted on
+another port).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ class TcpProxy:
         self.port = free_port()
         self._flowing = asyncio.Event()
         self._flowing.set()
+        self.refusing = False
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -50,6 +54,9 @@ class TcpProxy:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        await self._reset_all()
+
+    async def _reset_all(self) -> None:
         for writer in list(self._writers):
             _reset(writer)
         self._writers.clear()
@@ -61,8 +68,12 @@ class TcpProxy:
         if self._server is None:
             await self.start()
 
-    async def cut(self, seconds: float) -> None:
-        """A network drop of `seconds`: connections reset, new ones refused meanwhile."""
+    async def cut(self, seconds: float | None = None) -> None:
+        """Reset every connection made so far; new ones are accepted as before (unless
+        `refusing`). With `seconds`: a network drop that long, new connections refused."""
+        if seconds is None:
+            await self._reset_all()
+            return
         await self.drop()
         await asyncio.sleep(seconds)
         await self.restore()
@@ -84,6 +95,9 @@ class TcpProxy:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.refusing:
+            writer.close()
+            return
         self._writers.add(writer)
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
