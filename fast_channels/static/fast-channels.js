@@ -152,7 +152,9 @@
       // Protocol v1: the answer's position is where the next reconnect resumes from when the
       // client had none for the group or recovery failed; a complete recovery advances by the
       // replayed messages themselves.
-      if (!answer.recovered) {
+      if (answer.epoch === "") {
+        delete this.positions[answer.group]; // the group keeps no history: nothing to resume
+      } else if (!answer.recovered) {
         this.positions[answer.group] = { epoch: answer.epoch, offset: answer.offset };
       }
       const outcome = Object.assign({}, answer, {

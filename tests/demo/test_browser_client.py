@@ -176,3 +176,21 @@ def test_a_closed_client_stays_closed(page: Page) -> None:
         server.close()
     assert len(server.paths) == 1
     assert read_log(page)["states"][-1][0] == "closed"
+
+
+def test_a_group_without_history_is_not_resumed(page: Page) -> None:
+    def first(ws: ServerConnection) -> None:
+        # epoch "": the group keeps no history (protocol v1): no position to send back.
+        ws.send(json.dumps({"type": "fc.recovery", "group": "room", "recovered": False,
+                            "replayed": 0, "epoch": "", "offset": 0, "fresh": True}))  # fmt: skip
+        ws.close(1001)
+
+    server = ScriptedServer([first, lambda ws: ws.send(json.dumps({"n": 1}))])
+    try:
+        start_client(page, server.url, "{baseDelayMs: 20}")
+        page.wait_for("log.messages.length", lambda n: n == 1, timeout=10)
+        assert server.recover_param(1) is None
+        assert page.evaluate("JSON.stringify(socket.positions)") == "{}"
+    finally:
+        page.evaluate("socket.close(); true")
+        server.close()
