@@ -15,7 +15,9 @@ import pytest
 from websockets.sync.server import Server, ServerConnection, serve
 
 from tests.demo.cdp import Page, open_page
+from tests.demo.conftest import DemoServer
 from tests.demo.test_browser import CHROMIUM
+from tests.docs.readme import blocks
 from tests.support.redis_server import free_port
 
 pytestmark = pytest.mark.skipif(
@@ -194,3 +196,25 @@ def test_a_group_without_history_is_not_resumed(page: Page) -> None:
     finally:
         page.evaluate("socket.close(); true")
         server.close()
+
+
+def test_the_readme_example_runs_against_the_demo(demo_server: DemoServer) -> None:
+    """The README's browser client block, as written, in a page of the demo's origin."""
+    (example,) = [block.body for block in blocks() if block.lang == "js"]
+    assert CHROMIUM is not None
+    with open_page(CHROMIUM, f"{demo_server.http}/api/info") as page:
+        # Loaded first: a script evaluated into the blank document before it is lost with it.
+        loaded = "location.pathname + ' ' + document.readyState"
+        page.wait_for(loaded, lambda value: value == "/api/info complete", timeout=10)
+        page.evaluate(CLIENT.read_text())
+        page.evaluate(
+            "window.shown = []; window.reloads = 0;"
+            "window.showMessage = (m) => shown.push(m); window.reloadState = () => reloads++; true"
+        )
+        page.evaluate(example + "; true")
+        page.wait_for("document.title", lambda title: title == "open", timeout=10)
+        page.wait_for("socket.lastRecovery['chat.lobby'] !== undefined", bool, timeout=10)
+        assert page.evaluate("say('hello from the readme')") is True
+        texts = "shown.filter(m => m.type === 'chat.message').map(m => m.message)"
+        page.wait_for(texts, lambda seen: "hello from the readme" in seen, timeout=10)
+        assert page.evaluate("reloads") == 0
