@@ -7,13 +7,13 @@ import importlib
 import inspect
 
 from fast_channels.layers import BaseChannelLayer, InMemoryChannelLayer
-from fast_channels.layers.history import HistoryPolicy
+from fast_channels.layers.history import GroupHistoryOption, HistoryPolicy
 
 # Every demo process (servers and workers) must agree on the prefix to share channels.
 REDIS_PREFIX = "fast-channels-demo"
 # Room groups keep their last 100 messages for 10 minutes: enough for a page to recover across
 # a rolling restart or a phone's dropped connection, and to show a newcomer the recent talk.
-ROOM_HISTORY: dict[str, HistoryPolicy] = {"chat.*": HistoryPolicy(size=100, ttl=600.0)}
+ROOM_HISTORY: GroupHistoryOption = {"chat.*": HistoryPolicy(size=100, ttl=600.0)}
 
 
 class LayerUnavailableError(RuntimeError):
