@@ -8,6 +8,7 @@ through Redis). Then, through Prometheus's HTTP API:
    panels listed in EMPTY_WHEN_HEALTHY, which must only succeed and name a metric family the
    targets expose; no alert expression is true on the healthy system;
 2. things are broken one at a time and the alert EXPRESSIONS (not their `for:`) become true:
+   clients come back with positions of a lost epoch → FastChannelsRecoveriesIncomplete;
    SIGSTOP one process → `up == 0` for it, and the other process's group_send hits the stopped
    process's full channel → FastChannelsChannelFull; stop Redis → FastChannelsRedisErrors;
    restart Redis → reconnects counted; kill one process → `up == 0` for it (only it);
@@ -35,6 +36,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -105,6 +107,14 @@ EMPTY_WHEN_HEALTHY: dict[tuple[str, str, str], tuple[str, str | None]] = {
     ("fast-channels-layer.json", "Redis errors by op", "A"): ("Redis is up", "positive"),
     ("fast-channels-layer.json", "Redis reconnects per pod (15 min)", "A"): (
         "the layer never lost Redis", "positive"),
+    ("fast-channels-overview.json", "Recoveries by outcome", "A"): (
+        "no client comes back with a position under the load", "positive"),
+    ("fast-channels-overview.json", "Incomplete recoveries", "A"): (
+        "no client comes back with a position under the load", "positive"),
+    ("fast-channels-overview.json", "Reconnect to recovered", "A"): (
+        "no client comes back with a position under the load", "positive"),
+    ("fast-channels-overview.json", "Reconnect to recovered", "B"): (
+        "no client comes back with a position under the load", "positive"),
 }  # fmt: skip
 
 # Alert expressions that are not judged on the healthy system: latency SLOs depend on how busy
@@ -263,7 +273,33 @@ async def member(server: DemoServer, room: str, name: str) -> AsyncIterator[Clie
     async with connect(f"{server.ws}/ws/chat/{room}?name={name}", open_timeout=5) as ws:
         async with asyncio.timeout(5):
             assert json.loads(await ws.recv())["type"] == "welcome"
+            # Then the room's join answer (recovery protocol v1): a fresh member.
+            assert json.loads(await ws.recv())["type"] == "fc.recovery"
         yield ws
+
+
+@contextlib.asynccontextmanager
+async def recovery_traffic(server: DemoServer) -> AsyncIterator[None]:
+    """A client coming back with a position of a lost epoch, twice a second: each is an
+    incomplete recovery (counted and timed), so the recovery panels have data."""
+    stale = quote(json.dumps({"chat.e2e-recover": {"epoch": "lost", "offset": 1}}))
+
+    async def come_back() -> None:
+        while True:
+            url = f"{server.ws}/ws/chat/e2e-recover?recover={stale}"
+            async with connect(url, open_timeout=5) as ws:
+                assert json.loads(await ws.recv())["type"] == "welcome"
+                answer = json.loads(await ws.recv())
+                assert (answer["type"], answer["recovered"]) == ("fc.recovery", False)
+            await asyncio.sleep(0.5)
+
+    task = asyncio.create_task(come_back())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 @contextlib.asynccontextmanager
@@ -364,6 +400,7 @@ async def test_dashboards_and_rules_on_real_scraped_data(tmp_path: Path) -> None
             await check_cross_process_deliveries(prometheus, reports, [a_instance, b_instance])
             await check_healthy(prometheus)
 
+        await check_incomplete_recoveries(prometheus, a, events)
         await check_stalled_process(prometheus, a, b, b_instance, events)
         await check_redis_down_and_back(prometheus, redis, events)
         await check_killed_process(prometheus, b, a_instance, b_instance, events)
@@ -503,6 +540,17 @@ async def check_redis_down_and_back(
         'sum by (instance) (fast_channels_layer_reconnects_total{op="receive"}) >= 1',
         lambda r: len(r) == 2,
     )
+
+
+async def check_incomplete_recoveries(
+    prometheus: PrometheusServer, a: DemoServer, events: list[tuple[float, str]]
+) -> None:
+    """Clients come back with positions of a lost epoch (as after Redis restarted empty):
+    every recovery is incomplete, and the alert's expression (windows shortened) holds."""
+    events.append((time.time(), "recoveries incomplete"))
+    async with recovery_traffic(a):
+        rising = await prometheus.wait_for(shorten(alert_expr("FastChannelsRecoveriesIncomplete")))
+    assert values(rising) == [1.0], rising  # all of them incomplete
 
 
 async def check_killed_process(

@@ -47,6 +47,8 @@ const ROOM_RULE = "room names are 1-64 ASCII letters, digits, '-', '_' or '.'";
 let jobsAvailable = true;
 // Set by the first welcome, so a reconnect keeps the same name (guests get a random one).
 let joinedAs = null;
+// Set when the socket closes; the next join's answer says what was recovered.
+let wasDisconnected = false;
 let ticker = null;
 
 function updateControls() {
@@ -73,6 +75,7 @@ function showReconnecting(code, delayMs) {
 }
 
 function onState(room, state, detail) {
+  if (state === "reconnecting") wasDisconnected = true;
   if (state !== "reconnecting" || detail.delayMs === undefined) clearInterval(ticker);
   if (state === "connecting") setStatus("connecting", `connecting to ${room}…`);
   if (state === "open") setStatus("connected", `connected to room ${room}`);
@@ -85,9 +88,11 @@ function onState(room, state, detail) {
   updateControls();
 }
 
-// What recovery did, in the room's own words: nothing missed, or some messages may be gone.
+// What recovery did, in the room's own words: nothing missed, or some messages may be gone
+// (also when the room keeps no history: then the answer is a fresh join every time).
 function onRecovery(answer) {
-  if (answer.fresh) return;
+  if (!wasDisconnected) return;  // the first join of this room: nothing to recover
+  wasDisconnected = false;
   if (answer.recovered) {
     const missed = answer.replayed === 1 ? "1 missed message" : `${answer.replayed} missed messages`;
     addLine("system", "", `reconnected, ${missed} recovered`);
@@ -110,6 +115,7 @@ function connect(room, name) {
   clearInterval(ticker);
   if (socket) { const old = socket; socket = null; old.close(); }
   joinedAs = null;
+  wasDisconnected = false;
   $("messages").replaceChildren();
   if (!ROOM_NAME.test(room)) {
     setStatus("closed", `cannot join "${room}": ${ROOM_RULE}`);
