@@ -18,7 +18,7 @@ import structlog
 
 from fast_channels.exceptions import InvalidChannelLayerError
 from fast_channels.layers import BaseChannelLayer
-from fast_channels.layers.history import POSITION_KEY, Position
+from fast_channels.layers.history import POSITION_KEY, Position, no_history
 from fast_channels.observability.instruments import recovery_instruments
 from fast_channels.types import Message, Scope
 
@@ -130,6 +130,7 @@ class GroupRecovery:
     _client_positions: dict[str, Position] | None = None
     # group -> the position of the last message handled: live ones at or before it are skipped.
     _cursors: dict[str, Position]
+    _joined: set[str]  # groups joined by join_group() on this connection
     _pending_pos: dict[str, Any] | None = None
 
     async def join_group(self, group: str, recent: int = 0) -> Recovery:
@@ -142,11 +143,23 @@ class GroupRecovery:
         if not self._accepted:
             raise RuntimeError("join_group() sends frames: call it after accept()")
         positions = self._install()
+        rejoin = group in self._joined
+        if rejoin:
+            # Joined again: what this connection already handled is not sent twice (and
+            # this is no client's recovery: not counted as one).
+            positions, recent = self._cursors, 0
+        self._joined.add(group)
         if group not in self.groups:
-            self.groups.append(group)
+            # A new list: an instance mounted as the app shares its `groups` with its copies.
+            self.groups = [*self.groups, group]
         await layer.group_add(group, self.channel_name)  # live first: nothing falls between
         since = positions.get(group)
-        read = await layer.read_history(group, since)
+        # A 1.x-style layer (any object with the group methods) has no history.
+        read = (
+            await layer.read_history(group, since)
+            if isinstance(layer, BaseChannelLayer)
+            else no_history()
+        )
         messages = (
             read.messages
             if since is not None
@@ -159,7 +172,7 @@ class GroupRecovery:
         await type(self).send_json(self, answer(group, recovery, fresh=since is None))
         for message in messages:
             await self.dispatch(message)
-        self._count(recovery, since)
+        self._count(recovery, None if rejoin else since)
         return recovery
 
     def _install(self) -> dict[str, Position]:
@@ -168,7 +181,7 @@ class GroupRecovery:
         positions = self._client_positions
         if positions is None:
             positions = self._client_positions = client_positions(self.scope)
-            self._cursors = {}
+            self._cursors, self._joined = {}, set()
             vars(self)["dispatch"] = self._dispatch_recovering
         return positions
 
@@ -198,9 +211,12 @@ class GroupRecovery:
         group, epoch, offset = found.get("group"), found.get("epoch"), found.get("offset")
         if type(group) is str and type(epoch) is str and type(offset) is int:
             cursor = self._cursors.get(group)
-            if cursor is not None and cursor.epoch == epoch and offset <= cursor.offset:
-                recovery_instruments().duplicates.inc()
-                return
+            if cursor is not None and cursor.epoch == epoch:
+                if offset <= cursor.offset:
+                    recovery_instruments().duplicates.inc()
+                    return
+                if offset > cursor.offset + 1:
+                    await self._fill_gap(group, cursor, offset)
             self._cursors[group] = Position(epoch, offset)
         outer = self._pending_pos
         self._pending_pos = found
@@ -214,11 +230,37 @@ class GroupRecovery:
             else:
                 vars(self)["send_json"] = self._send_json_positioned
 
+    async def _fill_gap(self, group: str, cursor: Position, before: int) -> None:
+        """Live messages of the group were lost on the way to this consumer (its buffer was
+        full, say): those the history still has are handled, in order, before the one that
+        showed the gap. The client then has no hole that a reconnection would not fill."""
+        layer = self.channel_layer
+        if not isinstance(layer, BaseChannelLayer):
+            return
+        read = await layer.read_history(group, cursor)
+        missed = [
+            m
+            for m in read.messages
+            if m[POSITION_KEY]["epoch"] == cursor.epoch and m[POSITION_KEY]["offset"] < before
+        ]
+        logger.debug(
+            "gap in a group's live messages",
+            group=group,
+            missed=before - cursor.offset - 1,
+            found=len(missed),
+        )
+        for message in missed:
+            await self.dispatch(message)
+        if missed:
+            recovery_instruments().replayed.inc(len(missed))
+
     async def _send_json_positioned(self, content: Any, close: bool = False) -> None:
-        """The handler's first send_json: a dict gets "_pos" (a copy: the app's dict is not
-        changed); later sends of the handler are the class's send_json again."""
-        vars(self).pop("send_json", None)
-        position, self._pending_pos = self._pending_pos, None
+        """send_json while handling a positioned message, until the first dict: that one gets
+        "_pos" (a copy: the app's dict is not changed); the handler's later sends are the
+        class's send_json again. Other content (a list) is sent as it is."""
+        position = self._pending_pos
         if type(content) is dict and position is not None:
+            vars(self).pop("send_json", None)
+            self._pending_pos = None
             content = {**content, POS_KEY: position}
         await type(self).send_json(self, content, close)

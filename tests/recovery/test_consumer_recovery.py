@@ -28,6 +28,8 @@ class Room(AsyncJsonWebsocketConsumer):
         RESULTS.append(await self.join_group("room.1", recent=self.recent))
 
     async def chat_message(self, event: dict[str, Any]) -> None:
+        if event.get("list_first"):
+            await self.send_json(["list", event["text"]])
         reply = {"text": event["text"]}
         await self.send_json(reply)
         assert "_pos" not in reply  # a copy was sent, the app's dict is unchanged
@@ -99,6 +101,12 @@ async def test_a_fresh_join_is_answered_then_live_messages_carry_their_position(
     }
     assert await ws.receive_json_from() == {"again": "hi"}  # only the first send carries it
     assert await ws.receive_json_from() == ["hi"]
+    await say(layer, "ho", list_first=True)
+    assert await ws.receive_json_from() == ["list", "ho"]  # not a dict: sent as it is
+    assert await ws.receive_json_from() == {
+        "text": "ho",
+        "_pos": {"group": "room.1", "epoch": epoch, "offset": 3},
+    }  # the first dict carries it
     assert await ws.receive_nothing()
     await ws.disconnect()
 
@@ -266,6 +274,31 @@ async def test_a_consumer_without_join_group_is_untouched(layer: InMemoryChannel
     await ws.disconnect()
 
 
+class Mounted(Room):
+    """Served as an instance (each connection runs on a shallow copy of it)."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        room = self.scope["path"].rsplit("/", 1)[1]
+        RESULTS.append(await self.join_group(f"room.{room}"))
+
+
+async def test_a_mounted_instance_does_not_share_joined_groups(
+    layer: InMemoryChannelLayer,
+) -> None:
+    app = Mounted()
+    first = WebsocketCommunicator(app, "/ws/a")
+    assert (await first.connect())[0]
+    second = WebsocketCommunicator(app, "/ws/b")
+    assert (await second.connect())[0]
+    assert set(layer.groups) == {"room.a", "room.b"}
+    assert [len(members) for members in layer.groups.values()] == [1, 1]
+    assert app.groups == []
+    await first.disconnect()
+    await second.disconnect()
+    assert not layer.groups
+
+
 class Early(AsyncJsonWebsocketConsumer):
     channel_layer_alias = "recovery"
 
@@ -283,3 +316,75 @@ async def test_join_group_before_accept_is_an_error(layer: InMemoryChannelLayer)
     assert not connected
     assert RESULTS == ["join_group() sends frames: call it after accept()"]
     assert not layer.groups
+
+
+class Foreign:
+    """A 1.x-style layer: not a BaseChannelLayer, the group methods by delegation."""
+
+    def __init__(self) -> None:
+        self.inner = InMemoryChannelLayer()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def test_a_layer_of_another_kind_has_no_history() -> None:
+    foreign = Foreign()
+    register_channel_layer("recovery", foreign)  # type: ignore[arg-type]
+    try:
+        ws = await connect(recover_path(**{"room.1": Position("e", 1)}))
+        answer = await ws.receive_json_from()
+        assert (answer["recovered"], answer["epoch"], answer["offset"]) == (False, "", 0)
+        await foreign.inner.group_send("room.1", {"type": "chat.message", "text": "x"})
+        assert await ws.receive_json_from() == {"text": "x"}
+        await ws.disconnect()
+    finally:
+        channel_layers.unregister("recovery")
+
+
+async def test_live_messages_lost_on_the_way_are_taken_from_the_history() -> None:
+    # capacity=2: a burst overflows the consumer's buffer, and the layer drops the rest.
+    layer = InMemoryChannelLayer(capacity=2, group_history={"room.*": (100, 60)})
+    register_channel_layer("recovery", layer)
+    try:
+        ws = await connect("/ws")
+        await ws.receive_json_from()
+        for n in range(5):  # no await point between them: the consumer reads none meanwhile
+            await say(layer, f"burst{n}")
+        assert [(await ws.receive_json_from())["text"] for _ in range(2)] == ["burst0", "burst1"]
+        replayed_before = metric("fast_channels_recovery_replayed_messages_total")
+        await say(layer, "next")
+        got = [await ws.receive_json_from() for _ in range(4)]
+        assert [m["text"] for m in got] == ["burst2", "burst3", "burst4", "next"]
+        assert [m["_pos"]["offset"] for m in got] == [3, 4, 5, 6]
+        assert metric("fast_channels_recovery_replayed_messages_total") == replayed_before + 3
+        assert await ws.receive_nothing()
+        await ws.disconnect()
+    finally:
+        channel_layers.unregister("recovery")
+
+
+class Twice(Room):
+    async def connect(self) -> None:
+        await self.accept()
+        RESULTS.append(await self.join_group("room.1", recent=5))
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        RESULTS.append(await self.join_group("room.1", recent=5))
+
+
+async def test_joining_again_sends_nothing_twice(layer: InMemoryChannelLayer) -> None:
+    await say(layer, "old")
+    ws = await connect("/ws", Twice)
+    assert (await ws.receive_json_from())["replayed"] == 1
+    assert (await ws.receive_json_from())["text"] == "old"
+    await say(layer, "live")
+    assert (await ws.receive_json_from())["text"] == "live"
+    await ws.send_json_to({"join": "again"})
+    answer = await ws.receive_json_from()
+    assert (answer["recovered"], answer["replayed"], answer["offset"]) == (True, 0, 2)
+    await say(layer, "after")
+    assert (await ws.receive_json_from())["text"] == "after"
+    assert await ws.receive_nothing()
+    assert [len(m) for m in layer.groups.values()] == [1]
+    await ws.disconnect()
