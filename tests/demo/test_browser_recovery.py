@@ -9,22 +9,24 @@ below); it is skipped, with its reason, until RedisChannelLayer takes `group_his
 
 from __future__ import annotations
 
-import contextlib
-import inspect
-import itertools
 import re
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import httpx
 import pytest
 
 from tests.demo.cdp import Page, open_tabs
 from tests.demo.conftest import DemoServer
+from tests.demo.stack import (
+    REDIS_HISTORY_MISSING,
+    Broadcaster,
+    Stack,
+    broadcasting,
+    demo_stack,
+    redis_history_available,
+)
 from tests.demo.test_browser import CHROMIUM
-from tests.support.nginx import NGINX, SKIP_REASON, Nginx
-from tests.support.redis_server import RedisServer
+from tests.support.nginx import NGINX, SKIP_REASON
 
 pytestmark = [
     pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed"),
@@ -40,117 +42,15 @@ CHAT = (
 SYSTEM = "Array.from(document.querySelectorAll('#messages li.system')).map(li => li.textContent)"
 
 
-def redis_history_available() -> bool:
-    from fast_channels.layers.redis import RedisChannelLayer
-
-    return "group_history" in inspect.signature(RedisChannelLayer).parameters
-
-
-NEEDS_REDIS_HISTORY = pytest.mark.skipif(
-    not redis_history_available(),
-    reason="needs group history in the Redis layers (issue 19, after issue 18): "
-    "RedisChannelLayer does not take group_history yet",
-)
-
-
-@dataclass
-class Stack:
-    """Demo servers (one per port, replaceable in place) behind one nginx."""
-
-    layer: str
-    servers: list[DemoServer]
-    proxy: Nginx
-    extra: tuple[str, ...]
-
-    def restart(self, index: int) -> None:
-        """SIGTERM (the drain closes sockets with 1001), wait for the exit, start it again."""
-        old = self.servers[index]
-        old.stop()
-        self.servers[index] = DemoServer(*self.extra, port=old.port)
-
-    def stop_proxy(self) -> None:
-        """Every browser connection cut at once, new ones refused; the servers stay."""
-        self.proxy.stop()
-
-    def start_proxy(self) -> None:
-        self.proxy = Nginx([s.port for s in self.servers], port=self.proxy.port)
-
-
-@dataclass
-class Broadcaster:
-    """Posts numbered messages straight to the servers (a backend service, not behind the
-    browsers' proxy), in turn, until stopped. `accepted`: answered 202, so sent; `unsure`: the
-    request failed after it may have reached the server (may or may not be on screen)."""
-
-    room: str
-    ports: list[int]
-    accepted: list[str] = field(default_factory=list)
-    unsure: set[str] = field(default_factory=set)
-    stopping: threading.Event = field(default_factory=threading.Event)
-    progress: threading.Event = field(default_factory=threading.Event)
-
-    def run(self) -> None:
-        with httpx.Client(timeout=5) as client:
-            for number in itertools.count(1):
-                if self.stopping.wait(0.05):
-                    return
-                self._post(client, number)
-
-    def _post(self, client: httpx.Client, number: int) -> None:
-        text = f"m-{number:05d}"
-        for port in self.ports[number % 2 :] + self.ports[: number % 2]:
-            url = f"http://127.0.0.1:{port}/api/rooms/{self.room}/broadcast"
-            try:
-                response = client.post(url, json={"message": text})
-            except httpx.ConnectError:
-                continue  # refused: nothing was sent, try the other server
-            except httpx.TransportError:
-                self.unsure.add(text)
-                return
-            if response.status_code == 202:
-                self.accepted.append(text)
-                self.progress.set()
-                return
-            # 503 while draining: not sent; try the other server.
-
-
 @pytest.fixture(params=["in-memory", "redis"])
 def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
-    """in-memory: one server (its layer cannot be shared); redis: two servers on one Redis."""
-    if request.param == "in-memory":
-        extra: tuple[str, ...] = ("--step-delay", "0.01")
-        count = 1
-    else:
+    redis_url = None
+    if request.param == "redis":
         if not redis_history_available():
-            pytest.skip(NEEDS_REDIS_HISTORY.kwargs["reason"])
-        redis: RedisServer = request.getfixturevalue("own_redis_server")
-        extra, count = ("--redis-url", redis.url, "--no-worker"), 2
-    servers: list[DemoServer] = []
-    proxy = None
-    try:
-        for _ in range(count):
-            servers.append(DemoServer(*extra))
-        proxy = Nginx([s.port for s in servers])
-        built = Stack(request.param, servers, proxy, extra)
+            pytest.skip(REDIS_HISTORY_MISSING)
+        redis_url = request.getfixturevalue("own_redis_server").url
+    with demo_stack(request.param, redis_url) as built:
         yield built
-        proxy = built.proxy
-    finally:
-        if proxy is not None:
-            proxy.stop()
-        for server in servers:
-            server.stop()
-
-
-@contextlib.contextmanager
-def broadcasting(stack: Stack, room: str) -> Iterator[Broadcaster]:
-    broadcaster = Broadcaster(room, [s.port for s in stack.servers])
-    thread = threading.Thread(target=broadcaster.run, daemon=True)
-    thread.start()
-    try:
-        yield broadcaster
-    finally:
-        broadcaster.stopping.set()
-        thread.join(timeout=30)
 
 
 def wait_all_connected(tabs: list[Page]) -> None:
