@@ -31,9 +31,10 @@ _CONFIG = """\
 daemon off;
 master_process on;
 worker_processes 1;
+worker_rlimit_nofile 16384;
 pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
-events {{ worker_connections 4096; }}
+events {{ worker_connections 8192; }}
 http {{
     access_log off;
     # Never to disk: run as root (CI), nginx's workers are "nobody" and cannot write into the
