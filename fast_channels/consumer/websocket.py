@@ -13,6 +13,7 @@ from fast_channels._compat import abort_connection
 from fast_channels.consumer import _json, slow
 from fast_channels.consumer.base import AsyncConsumer
 from fast_channels.consumer.ratelimit import TokenBucket
+from fast_channels.consumer.recovery import GroupRecovery
 from fast_channels.drain import drain_state
 from fast_channels.exceptions import (
     AcceptConnection,
@@ -95,7 +96,7 @@ class AsyncWebsocketConsumer(AsyncConsumer):
         self._closed = False
         self._close_code: int | None = None
         self._disconnect_done = False
-        self._connected_at = 0.0
+        self._connected_at = self._connect_event_at = 0.0
         self._rate_limit: TokenBucket | None = None
         self._new_rate_limit()  # validates the options: as_asgi() fails at mount time
         slow.validate(type(self).__name__, self.slow_consumer_policy, self.send_timeout)
@@ -122,6 +123,7 @@ class AsyncWebsocketConsumer(AsyncConsumer):
             self._rate_limit = TokenBucket(self.rate_limit_messages, self.rate_limit_period)
 
     async def websocket_connect(self, message: Message) -> None:
+        self._connect_event_at = time.monotonic()  # where a recovery's time starts
         self._new_rate_limit()  # per connection: a mounted instance serves copies of itself
         if drain_state.draining:
             # This process is shutting down: refuse, the client retries on another replica.
@@ -307,8 +309,9 @@ class AsyncWebsocketConsumer(AsyncConsumer):
         )
 
 
-class AsyncJsonWebsocketConsumer(AsyncWebsocketConsumer):
-    """Text frames are JSON: override receive_json(); send_json() sends."""
+class AsyncJsonWebsocketConsumer(GroupRecovery, AsyncWebsocketConsumer):
+    """Text frames are JSON: override receive_json(); send_json() sends; join_group() joins
+    a group with recovery of what the client missed (README "Recovery")."""
 
     # Whether the class keeps our encode_json and send, settled once per class (in
     # __init_subclass__), not by identity checks on each send_json: if so, send_json does

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import functools
 import re
 from abc import ABC
@@ -12,6 +11,15 @@ from types import TracebackType
 from typing import Any, ClassVar, Self
 
 from fast_channels.layers.buffer import Delivery
+from fast_channels.layers.history import (
+    NO_HISTORY,
+    GroupHistoryOption,
+    HistoryPolicy,
+    HistoryRead,
+    Position,
+    history_policies,
+)
+from fast_channels.layers.patterns import NamePattern, compile_pattern
 from fast_channels.layers.values import plain_copy
 from fast_channels.observability.instruments import LayerInstruments
 from fast_channels.observability.tracing import producer_span
@@ -32,7 +40,7 @@ _is_channel_name = re.compile(_CHANNEL_RULE).fullmatch
 _is_group_name = re.compile(_GROUP_RULE).fullmatch
 _NAME_RULES = "ASCII letters, digits, hyphens, underscores or periods"
 
-CapacityPattern = str | re.Pattern[str]
+CapacityPattern = NamePattern
 
 
 class BaseChannelLayer(ABC):  # noqa: B024 -- ABC: subclasses declare abstract methods
@@ -64,6 +72,7 @@ class BaseChannelLayer(ABC):  # noqa: B024 -- ABC: subclasses declare abstract m
         channel_capacity: dict[CapacityPattern, int] | None = None,
         *,
         group_expiry: float = 86400,
+        group_history: GroupHistoryOption | None = None,
     ) -> None:
         # Positional order as in 1.x's BaseChannelLayer: expiry, capacity, channel_capacity.
         if expiry <= 0:
@@ -77,6 +86,8 @@ class BaseChannelLayer(ABC):  # noqa: B024 -- ABC: subclasses declare abstract m
         self.capacity = capacity
         self.channel_capacity = self._compile_capacities(channel_capacity or {})
         self._capacity_cache: dict[str, int] = {}
+        # pattern -> (size, ttl): README "Recovery". Empty: no group has history.
+        self.group_history = history_policies(group_history)
         self.alias = type(self).__name__
 
     @functools.cached_property
@@ -119,12 +130,7 @@ class BaseChannelLayer(ABC):  # noqa: B024 -- ABC: subclasses declare abstract m
         for pattern, capacity in patterns.items():
             if not isinstance(capacity, int) or capacity < 1:
                 raise ValueError(f"channel_capacity[{pattern!r}] must be an int >= 1")
-            if isinstance(pattern, re.Pattern):
-                compiled.append((pattern, capacity))
-            elif isinstance(pattern, str):
-                compiled.append((re.compile(fnmatch.translate(pattern)), capacity))
-            else:
-                raise TypeError(f"channel_capacity keys must be globs or regexes, got {pattern!r}")
+            compiled.append((compile_pattern(pattern, "channel_capacity"), capacity))
         return compiled
 
     def get_capacity(self, channel: str) -> int:
@@ -140,6 +146,12 @@ class BaseChannelLayer(ABC):  # noqa: B024 -- ABC: subclasses declare abstract m
         if len(self._capacity_cache) < 10_000:  # bounded: channel names are unbounded
             self._capacity_cache[channel] = capacity
         return capacity
+
+    def history_policy(self, group: str) -> HistoryPolicy | None:
+        """The `group_history` policy of a group: the first matching pattern's, or None."""
+        # __dict__: a 1.x-style subclass may never have called our __init__.
+        table = self.__dict__.get("group_history")
+        return None if table is None else table.lookup(group)
 
     # -- validation ------------------------------------------------------------------------
 
@@ -274,6 +286,17 @@ class BaseChannelLayer(ABC):  # noqa: B024 -- ABC: subclasses declare abstract m
             f"{type(self).__name__} does not implement group_send() (groups extension)"
         )
 
+    async def read_history(self, group: str, since: Position | None = None) -> HistoryRead:
+        """The group's messages after `since` (README "Recovery"): oldest first, each with its
+        "__position__"; `complete` says whether they are all of them (False when the group has
+        no history, the epoch changed, or the history no longer reaches back to `since`), and
+        `position` is the group's current one. since=None: nothing, complete, the position.
+
+        This default is a layer without history: nothing, never complete, Position("", 0).
+        """
+        self.require_valid_group_name(group)
+        return HistoryRead([], NO_HISTORY.complete, NO_HISTORY.position)
+
     async def flush(self) -> None:
         """Drop every channel, message and group of this layer."""
         raise NotImplementedError(
@@ -287,9 +310,14 @@ class BaseChannelLayer(ABC):  # noqa: B024 -- ABC: subclasses declare abstract m
         """Update the queue-depth gauges (called when /metrics is scraped): `where="local"`
         here; layers with a backing store add `where="redis"`."""
         self.metrics.local_depth.set(self.local_backlog())
+        self.metrics.history_messages.set(self.history_size())
 
     def local_backlog(self) -> int:
         """Messages buffered in this process, waiting for their consumers."""
+        return 0
+
+    def history_size(self) -> int:
+        """Messages kept as group history (README "Recovery") by this layer."""
         return 0
 
     async def close(self) -> None:  # noqa: B027 - optional hook

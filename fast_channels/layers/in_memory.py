@@ -16,6 +16,7 @@ from fast_channels.layers.buffer import (
     receive_unexpired,
     shared_delivery,
 )
+from fast_channels.layers.history import GroupHistoryOption, HistoryRead, LocalHistory, Position
 from fast_channels.layers.local import LocalChannel, LocalChannels
 from fast_channels.observability.tracing import current_traceparent
 
@@ -29,12 +30,15 @@ class InMemoryChannelLayer(BaseChannelLayer):
         group_expiry: float = 86400,
         capacity: int = 100,
         channel_capacity: dict[CapacityPattern, int] | None = None,
+        *,
+        group_history: GroupHistoryOption | None = None,
     ) -> None:
         super().__init__(
             expiry=expiry,
             group_expiry=group_expiry,
             capacity=capacity,
             channel_capacity=channel_capacity,
+            group_history=group_history,
         )
         self.local = LocalChannels(self)
         # 1.x's names for the same dicts: channel -> its buffer (a LocalChannel is one), and
@@ -42,6 +46,8 @@ class InMemoryChannelLayer(BaseChannelLayer):
         self.channels: dict[str, LocalChannel] = self.local.channels
         self.groups: dict[str, dict[str, float]] = self.local.groups
         self._memberships = self.local.memberships  # channel -> groups (tests read it)
+        # None without `group_history`: group_send then pays one attribute test, no more.
+        self._history = LocalHistory(self.history_policy) if self.group_history else None
         self._next_sweep = 0.0
 
     @property
@@ -140,6 +146,8 @@ class InMemoryChannelLayer(BaseChannelLayer):
 
     def _group_send(self, group: str, payload: dict[str, Any]) -> None:
         # Synchronous, as _send. `payload` is copied once (base.group_send), shared by all.
+        if self._history is not None:  # its position, added to the payload every member gets
+            self._history.record(group, payload)
         self._sweep_if_due()
         self.local.lapse_group(group, time.monotonic())
         members = self.groups.get(group, {})
@@ -157,8 +165,19 @@ class InMemoryChannelLayer(BaseChannelLayer):
     def local_backlog(self) -> int:
         return self.local.backlog()
 
+    async def read_history(self, group: str, since: Position | None = None) -> HistoryRead:
+        if self._history is None:
+            return await super().read_history(group, since)
+        self.require_valid_group_name(group)
+        return self._history.read(group, since)
+
+    def history_size(self) -> int:
+        return 0 if self._history is None else self._history.size()
+
     async def flush(self) -> None:
         self.local.forget_everything()
+        if self._history is not None:  # lost: the next positions are of new epochs
+            self._history.clear()
 
 
 def _made_by_new_channel(channel: str) -> bool:

@@ -28,8 +28,11 @@ _NOOP = _NoOp()
 
 
 def _child(metric: Any, *labels: str) -> Any:
-    # Counters and histograms are updated per message: batched (see batching.py).
-    return batched(metric.labels(*labels)) if ENABLED else _NOOP
+    # Counters and histograms are updated per message: batched (see batching.py). A metric
+    # without labels is its own child.
+    if not ENABLED:
+        return _NOOP
+    return batched(metric.labels(*labels) if labels else metric)
 
 
 def _counted_histogram(histogram: Any, counter: Any, *labels: str) -> tuple[Any, Any]:
@@ -105,6 +108,7 @@ class LayerInstruments:
         self.group_members = self._child(m.layer_group_members)
         self.local_depth = self._child(m.layer_queue_depth, "local")
         self.redis_depth = self._child(m.layer_queue_depth, "redis")
+        self.history_messages = self._child(m.layer_history_messages)
 
     def _child(self, metric: Any, *labels: str) -> Any:
         self._made.append((metric, (self.alias, *labels)))
@@ -209,6 +213,26 @@ class ConsumerInstruments(HandlerInstruments):
                 m.websocket_connections_closed, self.consumer, reason
             )
         child.inc()
+
+
+RECOVERY_OUTCOMES = ("complete", "incomplete")
+
+
+class RecoveryInstruments:
+    """The recovery metrics of this process (README "Recovery"): no labels but the outcome."""
+
+    def __init__(self) -> None:
+        self.outcomes = {o: _child(m.recoveries, o) for o in RECOVERY_OUTCOMES}
+        self.replayed = _child(m.recovery_replayed_messages)
+        self.duplicates = _child(m.recovery_duplicates_skipped)
+        self.invalid = _child(m.recovery_invalid_requests)
+        self.seconds = _child(m.recovery_seconds)
+
+
+@functools.cache
+def recovery_instruments() -> RecoveryInstruments:
+    """Made at the first recovery: a process that never recovers exports no such series."""
+    return RecoveryInstruments()
 
 
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "none")

@@ -155,3 +155,35 @@ layer_subscriber_disconnects = Counter(
     "what Redis held for them was lost, how many messages is unknown.",
     ["layer", "reason"],
 )
+layer_history_messages = Gauge(
+    PREFIX + "layer_history_messages",
+    'Messages kept as group history by a layer (README "Recovery"), set when scraped.',
+    ["layer"],
+    multiprocess_mode="livesum",
+)
+
+# Recovery (README "Recovery"): per process, no consumer, group or channel label.
+RECOVERY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+recoveries = Counter(
+    PREFIX + "recoveries",
+    "Joins of a group by a client that sent its position there, by outcome: complete (every "
+    "message after it replayed) or incomplete (history trimmed, epoch changed, no history).",
+    ["outcome"],
+)
+recovery_replayed_messages = Counter(
+    PREFIX + "recovery_replayed_messages",
+    "Messages replayed to clients from group history.",
+)
+recovery_duplicates_skipped = Counter(
+    PREFIX + "recovery_duplicates_skipped",
+    "Live group messages not handled because they had been replayed already.",
+)
+recovery_invalid_requests = Counter(
+    PREFIX + "recovery_invalid_requests",
+    "Handshakes whose ?recover= could not be read (ignored: the client joins fresh).",
+)
+recovery_seconds = Histogram(
+    PREFIX + "recovery_seconds",
+    "From a WebSocket's connect event to the last replayed message of a recovery sent.",
+    buckets=RECOVERY_BUCKETS,
+)
