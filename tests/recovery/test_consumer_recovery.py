@@ -1,0 +1,285 @@
+"""join_group() on AsyncJsonWebsocketConsumer, driven by WebsocketCommunicator: the answer
+frame, replay through the handlers, de-duplication, "_pos", invalid ?recover= queries."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from prometheus_client import REGISTRY
+
+from fast_channels.consumer.websocket import AsyncJsonWebsocketConsumer
+from fast_channels.layers import InMemoryChannelLayer, channel_layers, register_channel_layer
+from fast_channels.layers.history import HistoryRead, Position
+from fast_channels.testing import WebsocketCommunicator
+
+RESULTS: list[Any] = []
+
+
+class Room(AsyncJsonWebsocketConsumer):
+    channel_layer_alias = "recovery"
+    recent = 0
+
+    async def connect(self) -> None:
+        await self.accept()
+        RESULTS.append(await self.join_group("room.1", recent=self.recent))
+
+    async def chat_message(self, event: dict[str, Any]) -> None:
+        reply = {"text": event["text"]}
+        await self.send_json(reply)
+        assert "_pos" not in reply  # a copy was sent, the app's dict is unchanged
+        if event.get("twice"):
+            await self.send_json({"again": event["text"]})
+        if event.get("list"):
+            await self.send_json([event["text"]])
+
+
+class Recent(Room):
+    recent = 2
+
+
+class Plain(AsyncJsonWebsocketConsumer):
+    """Joins by `groups`: no recovery, its send_json and dispatch are the class's."""
+
+    channel_layer_alias = "recovery"
+    groups = ["room.1"]
+
+    async def chat_message(self, event: dict[str, Any]) -> None:
+        await self.send_json({"text": event["text"]})
+
+
+@pytest.fixture
+def layer() -> Iterator[InMemoryChannelLayer]:
+    layer = InMemoryChannelLayer(group_history={"room.*": (5, 60)})
+    register_channel_layer("recovery", layer)
+    RESULTS.clear()
+    yield layer
+    channel_layers.unregister("recovery")
+
+
+def metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def recover_path(**positions: Position) -> str:
+    query = {g: {"epoch": p.epoch, "offset": p.offset} for g, p in positions.items()}
+    return "/ws?recover=" + quote(json.dumps(query))
+
+
+async def say(layer: InMemoryChannelLayer, text: str, **extra: Any) -> None:
+    await layer.group_send("room.1", {"type": "chat.message", "text": text, **extra})
+
+
+async def connect(path: str, consumer: type[AsyncJsonWebsocketConsumer] = Room) -> Any:
+    communicator = WebsocketCommunicator(consumer.as_asgi(), path)
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator
+
+
+async def test_a_fresh_join_is_answered_then_live_messages_carry_their_position(
+    layer: InMemoryChannelLayer,
+) -> None:
+    await say(layer, "before")
+    ws = await connect("/ws")
+    answer = await ws.receive_json_from()
+    epoch = answer["epoch"]
+    assert answer == {
+        "type": "fc.recovery", "group": "room.1", "recovered": False, "replayed": 0,
+        "epoch": epoch, "offset": 1, "fresh": True,
+    }  # fmt: skip
+    assert RESULTS[0] == ("room.1", False, 0, Position(epoch, 1))
+    await say(layer, "hi", twice=True, list=True)
+    assert await ws.receive_json_from() == {
+        "text": "hi",
+        "_pos": {"group": "room.1", "epoch": epoch, "offset": 2},
+    }
+    assert await ws.receive_json_from() == {"again": "hi"}  # only the first send carries it
+    assert await ws.receive_json_from() == ["hi"]
+    assert await ws.receive_nothing()
+    await ws.disconnect()
+
+
+async def test_recent_replays_the_last_messages_to_a_fresh_client(
+    layer: InMemoryChannelLayer,
+) -> None:
+    for n in range(4):
+        await say(layer, f"m{n}")
+    ws = await connect("/ws", Recent)
+    answer = await ws.receive_json_from()
+    assert (answer["recovered"], answer["replayed"], answer["offset"]) == (False, 2, 4)
+    assert answer["fresh"] is True
+    assert [(await ws.receive_json_from())["text"] for _ in range(2)] == ["m2", "m3"]
+    assert await ws.receive_nothing()
+    await ws.disconnect()
+
+
+async def test_a_returning_client_gets_every_missed_message_once_in_order(
+    layer: InMemoryChannelLayer,
+) -> None:
+    ws = await connect("/ws")
+    epoch = (await ws.receive_json_from())["epoch"]
+    await say(layer, "seen")
+    seen = await ws.receive_json_from()
+    await ws.disconnect()
+    assert not layer.groups  # the joined group was left on disconnect
+    for n in range(3):
+        await say(layer, f"missed{n}")
+    complete_before = metric("fast_channels_recoveries_total", outcome="complete")
+    replayed_before = metric("fast_channels_recovery_replayed_messages_total")
+    seconds_before = metric("fast_channels_recovery_seconds_count")
+
+    ws = await connect(recover_path(**{"room.1": Position(epoch, seen["_pos"]["offset"])}))
+    answer = await ws.receive_json_from()
+    assert (answer["recovered"], answer["replayed"], answer["offset"]) == (True, 3, 4)
+    assert "fresh" not in answer
+    got = [await ws.receive_json_from() for _ in range(3)]
+    assert [m["text"] for m in got] == ["missed0", "missed1", "missed2"]
+    assert [m["_pos"]["offset"] for m in got] == [2, 3, 4]
+    await say(layer, "live")
+    assert (await ws.receive_json_from())["_pos"]["offset"] == 5
+    assert await ws.receive_nothing()
+    assert RESULTS[-1] == ("room.1", True, 3, Position(epoch, 4))
+    assert metric("fast_channels_recoveries_total", outcome="complete") == complete_before + 1
+    assert metric("fast_channels_recovery_replayed_messages_total") == replayed_before + 3
+    assert metric("fast_channels_recovery_seconds_count") == seconds_before + 1
+    await ws.disconnect()
+
+
+class RacingLayer(InMemoryChannelLayer):
+    """Messages sent between the join and the history read: they arrive live AND replayed."""
+
+    async def read_history(self, group: str, since: Position | None = None) -> HistoryRead:
+        if since is not None:
+            await self.group_send(group, {"type": "chat.message", "text": "raced1"})
+            await self.group_send(group, {"type": "chat.message", "text": "raced2"})
+        return await super().read_history(group, since)
+
+
+async def test_live_messages_already_replayed_are_skipped() -> None:
+    layer = RacingLayer(group_history={"room.*": (10, 60)})
+    register_channel_layer("recovery", layer)
+    try:
+        await say(layer, "seen")
+        position = (await layer.read_history("room.1", None)).position
+        skipped_before = metric("fast_channels_recovery_duplicates_skipped_total")
+        ws = await connect(recover_path(**{"room.1": position}))
+        answer = await ws.receive_json_from()
+        assert (answer["recovered"], answer["replayed"]) == (True, 2)
+        texts = [(await ws.receive_json_from())["text"] for _ in range(2)]
+        assert texts == ["raced1", "raced2"]
+        await say(layer, "after")
+        assert (await ws.receive_json_from())["text"] == "after"
+        assert await ws.receive_nothing()
+        assert metric("fast_channels_recovery_duplicates_skipped_total") == skipped_before + 2
+        await ws.disconnect()
+    finally:
+        channel_layers.unregister("recovery")
+
+
+async def test_trimmed_history_is_reported_incomplete_with_what_there_is(
+    layer: InMemoryChannelLayer,
+) -> None:
+    await say(layer, "seen")
+    position = (await layer.read_history("room.1", None)).position
+    for n in range(7):  # size 5: two of the missed ones are gone
+        await say(layer, f"missed{n}")
+    incomplete_before = metric("fast_channels_recoveries_total", outcome="incomplete")
+    ws = await connect(recover_path(**{"room.1": position}))
+    answer = await ws.receive_json_from()
+    assert (answer["recovered"], answer["replayed"], answer["offset"]) == (False, 5, 8)
+    texts = [(await ws.receive_json_from())["text"] for _ in range(5)]
+    assert texts == [f"missed{n}" for n in range(2, 7)]
+    assert metric("fast_channels_recoveries_total", outcome="incomplete") == incomplete_before + 1
+    await ws.disconnect()
+
+
+async def test_another_epoch_is_never_claimed_recovered(layer: InMemoryChannelLayer) -> None:
+    await say(layer, "new epoch")
+    ws = await connect(recover_path(**{"room.1": Position("lost-epoch", 1)}))
+    answer = await ws.receive_json_from()
+    assert (answer["recovered"], answer["replayed"]) == (False, 1)
+    assert answer["epoch"] != "lost-epoch"
+    assert (await ws.receive_json_from())["text"] == "new epoch"
+    await ws.disconnect()
+
+
+async def test_a_position_ahead_of_the_stream_skips_nothing(layer: InMemoryChannelLayer) -> None:
+    await say(layer, "one")
+    epoch = (await layer.read_history("room.1", None)).position.epoch
+    ws = await connect(recover_path(**{"room.1": Position(epoch, 50)}))
+    answer = await ws.receive_json_from()
+    assert (answer["recovered"], answer["replayed"], answer["offset"]) == (False, 0, 1)
+    await say(layer, "two")
+    assert (await ws.receive_json_from())["text"] == "two"
+    await ws.disconnect()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "recover=not-json",
+        "recover=" + quote("[1, 2]"),
+        "recover=" + quote('{"room.1": {"epoch": "e", "offset": -1}}'),
+        "recover=" + quote('{"room.1": {"epoch": "e", "offset": true}}'),
+        "recover=" + quote('{"room.1": {"epoch": 5, "offset": 1}}'),
+        "recover=" + quote('{"room.1": {"epoch": "e", "offset": 1, "x": 1}}'),
+        "recover=" + quote('{"room.1": {"epoch": "e", "offset": 1}}') + "&recover=x",
+        "recover=%ff%fe",
+    ],
+)
+async def test_an_invalid_recover_query_is_a_fresh_join(
+    layer: InMemoryChannelLayer, query: str
+) -> None:
+    invalid_before = metric("fast_channels_recovery_invalid_requests_total")
+    ws = await connect("/ws?" + query)
+    answer = await ws.receive_json_from()
+    assert answer["fresh"] is True
+    assert answer["recovered"] is False
+    assert metric("fast_channels_recovery_invalid_requests_total") == invalid_before + 1
+    await say(layer, "still open")
+    assert (await ws.receive_json_from())["text"] == "still open"
+    await ws.disconnect()
+
+
+async def test_a_group_without_history_answers_an_empty_epoch() -> None:
+    layer = InMemoryChannelLayer()
+    register_channel_layer("recovery", layer)
+    try:
+        ws = await connect(recover_path(**{"room.1": Position("e", 3)}))
+        answer = await ws.receive_json_from()
+        assert (answer["recovered"], answer["epoch"], answer["offset"]) == (False, "", 0)
+        await say(layer, "plain")  # no position: sent exactly as without recovery
+        assert await ws.receive_json_from() == {"text": "plain"}
+        await ws.disconnect()
+    finally:
+        channel_layers.unregister("recovery")
+
+
+async def test_a_consumer_without_join_group_is_untouched(layer: InMemoryChannelLayer) -> None:
+    ws = await connect("/ws", Plain)
+    await say(layer, "hi")
+    assert await ws.receive_json_from() == {"text": "hi"}  # no "_pos": recovery unused
+    await ws.disconnect()
+
+
+class Early(AsyncJsonWebsocketConsumer):
+    channel_layer_alias = "recovery"
+
+    async def connect(self) -> None:
+        try:
+            await self.join_group("room.1")
+        except RuntimeError as error:
+            RESULTS.append(str(error))
+        await self.close()
+
+
+async def test_join_group_before_accept_is_an_error(layer: InMemoryChannelLayer) -> None:
+    communicator = WebsocketCommunicator(Early.as_asgi(), "/ws")
+    connected, _ = await communicator.connect()
+    assert not connected
+    assert RESULTS == ["join_group() sends frames: call it after accept()"]
+    assert not layer.groups
