@@ -2,7 +2,9 @@
 
 `pause()` keeps every connection open but moves no more bytes either way (new connections are
 accepted and then starved too): to the client the server looks hung, not dead. `resume()`
-forwards again, including what was read while paused.
+forwards again, including what was read while paused. `cut()` closes every connection (a
+network drop); while `refusing` is set, new connections are closed as soon as accepted.
+`target` may be changed: new connections go there (a server restarted on another port).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self.refusing = False
 
     @property
     def url(self) -> str:
@@ -40,6 +43,14 @@ class TcpProxy:
     def resume(self) -> None:
         self._flowing.set()
 
+    async def cut(self) -> None:
+        """Close every connection made so far, both ways; new ones are accepted as before."""
+        for writer in list(self._writers):
+            writer.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
@@ -51,6 +62,9 @@ class TcpProxy:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.refusing:
+            writer.close()
+            return
         self._writers.add(writer)
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
