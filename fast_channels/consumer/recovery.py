@@ -143,7 +143,8 @@ class GroupRecovery:
             raise RuntimeError("join_group() sends frames: call it after accept()")
         positions = self._install()
         if group not in self.groups:
-            self.groups.append(group)
+            # A new list: an instance mounted as the app shares its `groups` with its copies.
+            self.groups = [*self.groups, group]
         await layer.group_add(group, self.channel_name)  # live first: nothing falls between
         since = positions.get(group)
         read = await layer.read_history(group, since)
@@ -215,10 +216,12 @@ class GroupRecovery:
                 vars(self)["send_json"] = self._send_json_positioned
 
     async def _send_json_positioned(self, content: Any, close: bool = False) -> None:
-        """The handler's first send_json: a dict gets "_pos" (a copy: the app's dict is not
-        changed); later sends of the handler are the class's send_json again."""
-        vars(self).pop("send_json", None)
-        position, self._pending_pos = self._pending_pos, None
+        """send_json while handling a positioned message, until the first dict: that one gets
+        "_pos" (a copy: the app's dict is not changed); the handler's later sends are the
+        class's send_json again. Other content (a list) is sent as it is."""
+        position = self._pending_pos
         if type(content) is dict and position is not None:
+            vars(self).pop("send_json", None)
+            self._pending_pos = None
             content = {**content, POS_KEY: position}
         await type(self).send_json(self, content, close)

@@ -215,14 +215,11 @@ class ConsumerInstruments(HandlerInstruments):
         child.inc()
 
 
-RECOVERY_OUTCOMES = ("complete", "incomplete")
-
-
 class RecoveryInstruments:
     """The recovery metrics of this process (README "Recovery"): no labels but the outcome."""
 
     def __init__(self) -> None:
-        self.outcomes = {o: _child(m.recoveries, o) for o in RECOVERY_OUTCOMES}
+        self.outcomes = {o: _child(m.recoveries, o) for o in m.RECOVERY_OUTCOMES}
         self.replayed = _child(m.recovery_replayed_messages)
         self.duplicates = _child(m.recovery_duplicates_skipped)
         self.invalid = _child(m.recovery_invalid_requests)
@@ -231,7 +228,7 @@ class RecoveryInstruments:
 
 @functools.cache
 def recovery_instruments() -> RecoveryInstruments:
-    """Made at the first recovery: a process that never recovers exports no such series."""
+    """The recovery metrics' children, made at the first join_group()."""
     return RecoveryInstruments()
 
 

@@ -170,6 +170,10 @@ recoveries = Counter(
     "message after it replayed) or incomplete (history trimmed, epoch changed, no history).",
     ["outcome"],
 )
+# Both outcomes at zero from the start: an alert's rate() sees the first incomplete recovery.
+RECOVERY_OUTCOMES = ("complete", "incomplete")
+for _outcome in RECOVERY_OUTCOMES:
+    recoveries.labels(_outcome)
 recovery_replayed_messages = Counter(
     PREFIX + "recovery_replayed_messages",
     "Messages replayed to clients from group history.",

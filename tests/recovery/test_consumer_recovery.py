@@ -28,6 +28,8 @@ class Room(AsyncJsonWebsocketConsumer):
         RESULTS.append(await self.join_group("room.1", recent=self.recent))
 
     async def chat_message(self, event: dict[str, Any]) -> None:
+        if event.get("list_first"):
+            await self.send_json(["list", event["text"]])
         reply = {"text": event["text"]}
         await self.send_json(reply)
         assert "_pos" not in reply  # a copy was sent, the app's dict is unchanged
@@ -99,6 +101,12 @@ async def test_a_fresh_join_is_answered_then_live_messages_carry_their_position(
     }
     assert await ws.receive_json_from() == {"again": "hi"}  # only the first send carries it
     assert await ws.receive_json_from() == ["hi"]
+    await say(layer, "ho", list_first=True)
+    assert await ws.receive_json_from() == ["list", "ho"]  # not a dict: sent as it is
+    assert await ws.receive_json_from() == {
+        "text": "ho",
+        "_pos": {"group": "room.1", "epoch": epoch, "offset": 3},
+    }  # the first dict carries it
     assert await ws.receive_nothing()
     await ws.disconnect()
 
@@ -264,6 +272,31 @@ async def test_a_consumer_without_join_group_is_untouched(layer: InMemoryChannel
     await say(layer, "hi")
     assert await ws.receive_json_from() == {"text": "hi"}  # no "_pos": recovery unused
     await ws.disconnect()
+
+
+class Mounted(Room):
+    """Served as an instance (each connection runs on a shallow copy of it)."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        room = self.scope["path"].rsplit("/", 1)[1]
+        RESULTS.append(await self.join_group(f"room.{room}"))
+
+
+async def test_a_mounted_instance_does_not_share_joined_groups(
+    layer: InMemoryChannelLayer,
+) -> None:
+    app = Mounted()
+    first = WebsocketCommunicator(app, "/ws/a")
+    assert (await first.connect())[0]
+    second = WebsocketCommunicator(app, "/ws/b")
+    assert (await second.connect())[0]
+    assert set(layer.groups) == {"room.a", "room.b"}
+    assert [len(members) for members in layer.groups.values()] == [1, 1]
+    assert app.groups == []
+    await first.disconnect()
+    await second.disconnect()
+    assert not layer.groups
 
 
 class Early(AsyncJsonWebsocketConsumer):
