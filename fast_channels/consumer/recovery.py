@@ -18,7 +18,7 @@ import structlog
 
 from fast_channels.exceptions import InvalidChannelLayerError
 from fast_channels.layers import BaseChannelLayer
-from fast_channels.layers.history import POSITION_KEY, Position
+from fast_channels.layers.history import POSITION_KEY, Position, no_history
 from fast_channels.observability.instruments import recovery_instruments
 from fast_channels.types import Message, Scope
 
@@ -147,7 +147,12 @@ class GroupRecovery:
             self.groups = [*self.groups, group]
         await layer.group_add(group, self.channel_name)  # live first: nothing falls between
         since = positions.get(group)
-        read = await layer.read_history(group, since)
+        # A 1.x-style layer (any object with the group methods) has no history.
+        read = (
+            await layer.read_history(group, since)
+            if isinstance(layer, BaseChannelLayer)
+            else no_history()
+        )
         messages = (
             read.messages
             if since is not None

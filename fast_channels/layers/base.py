@@ -12,12 +12,12 @@ from typing import Any, ClassVar, Self
 
 from fast_channels.layers.buffer import Delivery
 from fast_channels.layers.history import (
-    NO_HISTORY,
     GroupHistoryOption,
     HistoryPolicy,
     HistoryRead,
     Position,
     history_policies,
+    no_history,
 )
 from fast_channels.layers.patterns import NamePattern, compile_pattern
 from fast_channels.layers.values import plain_copy
@@ -295,7 +295,7 @@ class BaseChannelLayer(ABC):  # noqa: B024 -- ABC: subclasses declare abstract m
         This default is a layer without history: nothing, never complete, Position("", 0).
         """
         self.require_valid_group_name(group)
-        return HistoryRead([], NO_HISTORY.complete, NO_HISTORY.position)
+        return no_history()
 
     async def flush(self) -> None:
         """Drop every channel, message and group of this layer."""

@@ -44,7 +44,12 @@ class HistoryRead(NamedTuple):
 
 
 NO_POSITION = Position("", 0)  # a group without history: no epoch, nothing sent
-NO_HISTORY = HistoryRead([], False, NO_POSITION)
+
+
+def no_history() -> HistoryRead:
+    """read_history()'s answer for a group without history (a new list each time)."""
+    return HistoryRead([], False, NO_POSITION)
+
 
 GroupHistoryOption = Mapping[NamePattern, "HistoryPolicy | tuple[int, float]"]
 
@@ -169,7 +174,7 @@ class LocalHistory:
     def read(self, group: str, since: Position | None) -> HistoryRead:
         policy = self._policy_of(group)
         if policy is None:
-            return NO_HISTORY
+            return no_history()
         now = self._clock()
         self._forget_idle(now)
         # Made if missing: a reader gets an epoch to hold a position in, from offset 0.

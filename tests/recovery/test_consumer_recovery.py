@@ -316,3 +316,27 @@ async def test_join_group_before_accept_is_an_error(layer: InMemoryChannelLayer)
     assert not connected
     assert RESULTS == ["join_group() sends frames: call it after accept()"]
     assert not layer.groups
+
+
+class Foreign:
+    """A 1.x-style layer: not a BaseChannelLayer, the group methods by delegation."""
+
+    def __init__(self) -> None:
+        self.inner = InMemoryChannelLayer()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def test_a_layer_of_another_kind_has_no_history() -> None:
+    foreign = Foreign()
+    register_channel_layer("recovery", foreign)  # type: ignore[arg-type]
+    try:
+        ws = await connect(recover_path(**{"room.1": Position("e", 1)}))
+        answer = await ws.receive_json_from()
+        assert (answer["recovered"], answer["epoch"], answer["offset"]) == (False, "", 0)
+        await foreign.inner.group_send("room.1", {"type": "chat.message", "text": "x"})
+        assert await ws.receive_json_from() == {"text": "x"}
+        await ws.disconnect()
+    finally:
+        channel_layers.unregister("recovery")

@@ -9,7 +9,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fast_channels.layers.history import (
-    NO_HISTORY,
     POSITION_KEY,
     GroupHistory,
     HistoryPolicy,
@@ -134,7 +133,7 @@ def test_local_history_without_a_policy_has_none() -> None:
     message = {"type": "m"}
     history.record("lobby", message)
     assert POSITION_KEY not in message
-    assert history.read("lobby", None) == NO_HISTORY
+    assert history.read("lobby", None) == ([], False, Position("", 0))
     assert history.size() == 0
 
 
