@@ -204,9 +204,12 @@ class GroupRecovery:
         group, epoch, offset = found.get("group"), found.get("epoch"), found.get("offset")
         if type(group) is str and type(epoch) is str and type(offset) is int:
             cursor = self._cursors.get(group)
-            if cursor is not None and cursor.epoch == epoch and offset <= cursor.offset:
-                recovery_instruments().duplicates.inc()
-                return
+            if cursor is not None and cursor.epoch == epoch:
+                if offset <= cursor.offset:
+                    recovery_instruments().duplicates.inc()
+                    return
+                if offset > cursor.offset + 1:
+                    await self._fill_gap(group, cursor, offset)
             self._cursors[group] = Position(epoch, offset)
         outer = self._pending_pos
         self._pending_pos = found
@@ -219,6 +222,30 @@ class GroupRecovery:
                 vars(self).pop("send_json", None)
             else:
                 vars(self)["send_json"] = self._send_json_positioned
+
+    async def _fill_gap(self, group: str, cursor: Position, before: int) -> None:
+        """Live messages of the group were lost on the way to this consumer (its buffer was
+        full, say): those the history still has are handled, in order, before the one that
+        showed the gap. The client then has no hole that a reconnection would not fill."""
+        layer = self.channel_layer
+        if not isinstance(layer, BaseChannelLayer):
+            return
+        read = await layer.read_history(group, cursor)
+        missed = [
+            m
+            for m in read.messages
+            if m[POSITION_KEY]["epoch"] == cursor.epoch and m[POSITION_KEY]["offset"] < before
+        ]
+        logger.debug(
+            "gap in a group's live messages",
+            group=group,
+            missed=before - cursor.offset - 1,
+            found=len(missed),
+        )
+        for message in missed:
+            await self.dispatch(message)
+        if missed:
+            recovery_instruments().replayed.inc(len(missed))
 
     async def _send_json_positioned(self, content: Any, close: bool = False) -> None:
         """send_json while handling a positioned message, until the first dict: that one gets

@@ -340,3 +340,25 @@ async def test_a_layer_of_another_kind_has_no_history() -> None:
         await ws.disconnect()
     finally:
         channel_layers.unregister("recovery")
+
+
+async def test_live_messages_lost_on_the_way_are_taken_from_the_history() -> None:
+    # capacity=2: a burst overflows the consumer's buffer, and the layer drops the rest.
+    layer = InMemoryChannelLayer(capacity=2, group_history={"room.*": (100, 60)})
+    register_channel_layer("recovery", layer)
+    try:
+        ws = await connect("/ws")
+        await ws.receive_json_from()
+        for n in range(5):  # no await point between them: the consumer reads none meanwhile
+            await say(layer, f"burst{n}")
+        assert [(await ws.receive_json_from())["text"] for _ in range(2)] == ["burst0", "burst1"]
+        replayed_before = metric("fast_channels_recovery_replayed_messages_total")
+        await say(layer, "next")
+        got = [await ws.receive_json_from() for _ in range(4)]
+        assert [m["text"] for m in got] == ["burst2", "burst3", "burst4", "next"]
+        assert [m["_pos"]["offset"] for m in got] == [3, 4, 5, 6]
+        assert metric("fast_channels_recovery_replayed_messages_total") == replayed_before + 3
+        assert await ws.receive_nothing()
+        await ws.disconnect()
+    finally:
+        channel_layers.unregister("recovery")
