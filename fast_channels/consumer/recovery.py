@@ -130,6 +130,7 @@ class GroupRecovery:
     _client_positions: dict[str, Position] | None = None
     # group -> the position of the last message handled: live ones at or before it are skipped.
     _cursors: dict[str, Position]
+    _joined: set[str]  # groups joined by join_group() on this connection
     _pending_pos: dict[str, Any] | None = None
 
     async def join_group(self, group: str, recent: int = 0) -> Recovery:
@@ -142,6 +143,12 @@ class GroupRecovery:
         if not self._accepted:
             raise RuntimeError("join_group() sends frames: call it after accept()")
         positions = self._install()
+        rejoin = group in self._joined
+        if rejoin:
+            # Joined again: what this connection already handled is not sent twice (and
+            # this is no client's recovery: not counted as one).
+            positions, recent = self._cursors, 0
+        self._joined.add(group)
         if group not in self.groups:
             # A new list: an instance mounted as the app shares its `groups` with its copies.
             self.groups = [*self.groups, group]
@@ -165,7 +172,7 @@ class GroupRecovery:
         await type(self).send_json(self, answer(group, recovery, fresh=since is None))
         for message in messages:
             await self.dispatch(message)
-        self._count(recovery, since)
+        self._count(recovery, None if rejoin else since)
         return recovery
 
     def _install(self) -> dict[str, Position]:
@@ -174,7 +181,7 @@ class GroupRecovery:
         positions = self._client_positions
         if positions is None:
             positions = self._client_positions = client_positions(self.scope)
-            self._cursors = {}
+            self._cursors, self._joined = {}, set()
             vars(self)["dispatch"] = self._dispatch_recovering
         return positions
 

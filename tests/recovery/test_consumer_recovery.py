@@ -362,3 +362,29 @@ async def test_live_messages_lost_on_the_way_are_taken_from_the_history() -> Non
         await ws.disconnect()
     finally:
         channel_layers.unregister("recovery")
+
+
+class Twice(Room):
+    async def connect(self) -> None:
+        await self.accept()
+        RESULTS.append(await self.join_group("room.1", recent=5))
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        RESULTS.append(await self.join_group("room.1", recent=5))
+
+
+async def test_joining_again_sends_nothing_twice(layer: InMemoryChannelLayer) -> None:
+    await say(layer, "old")
+    ws = await connect("/ws", Twice)
+    assert (await ws.receive_json_from())["replayed"] == 1
+    assert (await ws.receive_json_from())["text"] == "old"
+    await say(layer, "live")
+    assert (await ws.receive_json_from())["text"] == "live"
+    await ws.send_json_to({"join": "again"})
+    answer = await ws.receive_json_from()
+    assert (answer["recovered"], answer["replayed"], answer["offset"]) == (True, 0, 2)
+    await say(layer, "after")
+    assert (await ws.receive_json_from())["text"] == "after"
+    assert await ws.receive_nothing()
+    assert [len(m) for m in layer.groups.values()] == [1]
+    await ws.disconnect()
