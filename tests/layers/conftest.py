@@ -23,7 +23,8 @@ LayerFactory = Callable[[pytest.FixtureRequest, dict[str, Any]], Awaitable[BaseC
 # Capabilities:
 #   send_to_unreceived: a message sent to a channel nobody receives on yet is kept for later
 #   channel_full: send() to a channel at capacity raises ChannelFull
-CAPABILITIES = {"send_to_unreceived", "channel_full"}
+#   history: accepts group_history= and keeps group history (README "Recovery")
+CAPABILITIES = {"send_to_unreceived", "channel_full", "history"}
 
 
 @dataclass
@@ -105,7 +106,7 @@ async def _redis_pubsub_cluster(
 
 
 LAYER_KINDS: list[LayerKind] = [
-    LayerKind("inmemory", _in_memory, {"send_to_unreceived", "channel_full"}),
+    LayerKind("inmemory", _in_memory, {"send_to_unreceived", "channel_full", "history"}),
     LayerKind("redis", _redis, {"send_to_unreceived", "channel_full"}),
     LayerKind("redis_at_least_once", _redis_at_least_once, {"send_to_unreceived", "channel_full"}),
     LayerKind("redis_pubsub", _redis_pubsub, set()),
