@@ -220,3 +220,43 @@ async def test_a_restarted_server_changes_the_epoch_and_recovery_is_incomplete()
         stop(first)
         if second is not None:
             stop(second)
+
+
+async def test_many_clients_cut_repeatedly_during_a_broadcast_miss_nothing(server: str) -> None:
+    """Cuts race the broadcast: messages arrive live, replayed, or both (then de-duplicated)."""
+    total, clients = 300, 20
+    async with proxy_to(port_of(server)) as proxy:
+        url = f"ws://127.0.0.1:{proxy.port}/ws/storm"
+        opened = [connect(url, backoff_base=0.02, backoff_cap=0.2) for _ in range(clients)]
+        for client in opened:
+            await client.start()
+        receivers = [Receiver(client) for client in opened]
+        try:
+            for receiver in receivers:
+                assert (await receiver.outcome()).fresh
+
+            async def broadcast() -> None:
+                async with httpx.AsyncClient(base_url=server) as http:
+                    for first in range(0, total, 3):
+                        params = {"room": "storm", "first": first, "n": 3}
+                        (await http.post("/send", params=params)).raise_for_status()
+                        await asyncio.sleep(0.005)  # pacing only: spreads sends over the cuts
+
+            sending = asyncio.ensure_future(broadcast())
+            cuts = 0
+            while not sending.done() and cuts < 8:
+                await asyncio.sleep(0.1)
+                await proxy.cut()  # reconnections allowed at once: they race the sends
+                cuts += 1
+            await asyncio.wait_for(sending, WAIT)
+            for receiver in receivers:
+                await receiver.until(total)
+                assert receiver.numbers == list(range(total))
+            assert cuts >= 2
+            assert all(client.connections >= 2 for client in opened)
+            assert all(o.recovered for c in opened for o in c.outcomes if not o.fresh)
+        finally:
+            for receiver in receivers:
+                receiver.stop()
+            for client in opened:
+                await client.close()
