@@ -89,6 +89,8 @@ class RecoveringClient:
         jitter: Callable[[], float] = random.random,
         **connect_options: Any,
     ) -> None:
+        if urlsplit(url).scheme not in ("ws", "wss"):
+            raise ValueError(f"a WebSocket URL (ws:// or wss://) is needed, got {url!r}")
         self.url = url
         # group -> the last position received (the next reconnection resumes from it).
         self.positions: dict[str, Position] = dict(positions or {})

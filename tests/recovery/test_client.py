@@ -79,6 +79,11 @@ async def test_answers_and_positions_move_the_clients_positions() -> None:
     ]
 
 
+def test_the_url_must_be_a_websocket_url() -> None:
+    with pytest.raises(ValueError, match="ws://"):
+        RecoveringClient("http://127.0.0.1/ws")
+
+
 async def test_close_ends_the_iteration_and_refuses_sends() -> None:
     client = RecoveringClient("ws://127.0.0.1:9/never")  # nothing listens: keeps retrying
     await client.start()
