@@ -69,7 +69,8 @@ def parse_recover(query_string: bytes) -> dict[str, Position]:
         position = _position(value)
         if position is None:
             raise ValueError(f"not a position: {value!r}")
-        positions[group] = position
+        if position.epoch:  # epoch "": a group without history, nothing to recover there
+            positions[group] = position
     return positions
 
 

@@ -253,6 +253,15 @@ async def test_an_invalid_recover_query_is_a_fresh_join(
     await ws.disconnect()
 
 
+async def test_a_position_with_an_empty_epoch_is_no_position(layer: InMemoryChannelLayer) -> None:
+    incomplete_before = metric("fast_channels_recoveries_total", outcome="incomplete")
+    ws = await connect(recover_path(**{"room.1": Position("", 0)}))
+    answer = await ws.receive_json_from()
+    assert (answer["fresh"], answer["recovered"]) == (True, False)
+    assert metric("fast_channels_recoveries_total", outcome="incomplete") == incomplete_before
+    await ws.disconnect()
+
+
 async def test_a_group_without_history_answers_an_empty_epoch() -> None:
     layer = InMemoryChannelLayer()
     register_channel_layer("recovery", layer)
