@@ -3,6 +3,8 @@
 //
 // Usage: node server.js PORT REDIS_URL ADAPTER [PING_INTERVAL_MS]
 //   ADAPTER: "memory" (Socket.IO's default in-memory adapter) or "redis" (@socket.io/redis-adapter)
+//   PING_INTERVAL_MS: for tests, pingInterval and pingTimeout both (a client that does not
+//   answer pings is dropped within two intervals); default Socket.IO's 25 s / 20 s
 //
 // Every socket joins one room on connect (as our consumer joins one group); a "broadcast" event
 // from any client is emitted to the room, the sender included (as our group_send reaches it).
@@ -31,7 +33,7 @@ async function main() {
   const [port, url, kind, pingInterval] = process.argv.slice(2);
   const httpServer = http.createServer();
   const options = { transports: ["websocket"], serveClient: false };
-  if (pingInterval) options.pingInterval = Number(pingInterval);
+  if (pingInterval) options.pingInterval = options.pingTimeout = Number(pingInterval);
   const io = new Server(httpServer, options);
   const adapter = await adapterFor(kind, url);
   if (adapter) io.adapter(adapter);

@@ -121,13 +121,10 @@ class RawClient(asyncio.Protocol):
             and not self.fragments
         ):
             if data[0] == 0x81:  # a text message, uncompressed
-                if self.engineio:
-                    self._packet(data[2:])
-                else:
-                    self.on_message(json.loads(data[2:]))
+                self._message(data[2:])
                 return
             if data[0] == 0xC1 and not self.reset_inflate:  # the same, compressed (RSV1)
-                self.on_message(json.loads(self.inflate.decompress(data[2:] + SYNC_TAIL)))
+                self._message(self.inflate.decompress(data[2:] + SYNC_TAIL))
                 return
         self.buffer += data
         if not self.upgraded and not self._handshake():
@@ -180,6 +177,9 @@ class RawClient(asyncio.Protocol):
             if self.reset_inflate:
                 self.inflate = zlib.decompressobj(-15)
             payload = self.inflate.decompress(payload + SYNC_TAIL)
+        self._message(payload)
+
+    def _message(self, payload: bytes) -> None:
         if self.engineio:
             self._packet(payload)
         else:

@@ -175,6 +175,7 @@ async def e2e(
             client_cpu_us=own * per,
             server_cpu=-1 if server_cpu is None else server_cpu,
             load_before=load,
+            deflate=int(broadcaster.inflate is not None),  # permessage-deflate agreed
             client_loop=type(asyncio.get_running_loop()).__module__.split(".")[0],
         )
     finally:
