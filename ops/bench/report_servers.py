@@ -6,6 +6,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+from ops.bench.plan import WS_VARIANTS
 from ops.bench.report import fmt, summarize, table
 
 SERVER_LABELS = {
@@ -39,14 +40,17 @@ SERVER_NOTES = (
 )
 
 
-def rounds(results: dict[str, Any], scenario: str, impl: str, other: str) -> list[float]:
-    """impl's rate / other's rate, round by round (both ran every round of an interleaved
+def rounds(
+    results: dict[str, Any], scenario: str, impl: str, other: str, metric: str = "rate"
+) -> list[float]:
+    """impl's `metric` / other's, round by round (both ran every round of an interleaved
     scenario); empty when either has no runs or their counts differ."""
     impls = results["scenarios"].get(scenario, {}).get("impls", {})
     ours, theirs = impls.get(impl, {}).get("runs"), impls.get(other, {}).get("runs")
     if not ours or not theirs or len(ours) != len(theirs):
         return []
-    return [a["rate"] / b["rate"] for a, b in zip(ours, theirs, strict=True) if b.get("rate")]
+    pairs = zip(ours, theirs, strict=True)
+    return [a[metric] / b[metric] for a, b in pairs if b.get(metric) and metric in a]
 
 
 def _spread(values: list[float]) -> str:
@@ -63,12 +67,13 @@ def _row(results: dict[str, Any], scenario: str, impl: str, base: str, label: st
     summary = summarize(entry)
     if summary is None:
         why = entry.get("skipped") or entry.get("error") or "no runs"
-        return [label, "-", f"not run: {why}", "-", "-", "-", "-", "-"]
+        return [label, "-", f"not run: {why}", "-", "-", "-", "-", "-", "-"]
     return [
         label,
         fmt(summary["rate"]),
         _spread(rounds(results, scenario, impl, base)),
         fmt(summary.get("server_cpu_us")),
+        _spread(rounds(results, scenario, impl, base, "server_cpu_us")),
         fmt(summary.get("client_cpu_us")),
         fmt(summary["p50_ms"]),
         fmt(summary["p99_ms"]),
@@ -81,6 +86,7 @@ HEADER = [
     "deliveries/s (median)",
     "÷ {base}, round by round: median (min-max)",
     "server CPU µs/delivery",
+    "÷ {base}'s, round by round",
     "clients' CPU µs/delivery",
     "p50 ms",
     "p99 ms",
@@ -106,7 +112,9 @@ def servers_section(results: dict[str, Any], scenario: str = "e2e_N1000") -> lis
         f"## End to end, server by server ({scenario})\n",
         f"{entry['params'].get('clients')} clients and a broadcaster, "
         f"{entry['params'].get('repeat')} interleaved rounds; the ratio is each round's rate "
-        f"over bare Starlette's in the same round.{load}\n",
+        f"over bare Starlette's in the same round. On a loaded machine the rate follows the "
+        "other load; the server's CPU per delivery (and its ratio) is the steadier figure."
+        f"{load}\n",
         table(header, rows),
         SERVER_NOTES + "\n",
     ]
@@ -114,12 +122,14 @@ def servers_section(results: dict[str, Any], scenario: str = "e2e_N1000") -> lis
 
 def ws_impls_section(results: dict[str, Any], scenario: str = "e2e_ws_impls") -> list[str]:
     """uvicorn's WebSocket implementations and per-message-deflate on our in-memory layer,
-    against the first row (uvicorn's default) of the same rounds."""
+    against uvicorn's default (the first of plan.WS_VARIANTS) of the same rounds."""
     entry = results["scenarios"].get(scenario)
     if not entry or not entry.get("impls"):
         return []
-    impls = list(entry["impls"])
-    base = impls[0]
+    # Plan order, uvicorn's default first (results.json keeps its keys sorted).
+    order = [impl.name for impl in WS_VARIANTS]
+    impls = sorted(entry["impls"], key=lambda i: order.index(i) if i in order else len(order))
+    base = order[0] if order[0] in impls else impls[0]
     header = [h.format(base=base.removeprefix("ours-memory-")) for h in HEADER]
     rows = [
         _row(results, scenario, impl, base, impl.removeprefix("ours-memory-")) for impl in impls
