@@ -68,7 +68,10 @@ class Server:
             if command
             else [sys.executable, str(HERE / "server.py"), impl, kind, str(self.port), url]
         )
-        env = dict(os.environ, PYTHONPATH=str(HERE))
+        # The worker's own PYTHONPATH kept after HERE: ops.bench.compare puts the fast_channels
+        # tree under test there, and the server must import that tree, not the venv's.
+        inherited = os.environ.get("PYTHONPATH")
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(HERE), inherited])))
         # preexec_fn: the affinity is set before exec, so every thread the server starts
         # (Node's, too) inherits it.
         pin = None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
