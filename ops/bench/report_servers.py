@@ -18,18 +18,18 @@ SERVER_LABELS = {
     "fc-queue": "fast-channels 1.1.0, queue layer",
     "fc-pubsub": "fast-channels 1.1.0, pub/sub layer",
     "socketio-node-memory": "Node Socket.IO 4, in-memory adapter",
-    "socketio-node-redis": "Node Socket.IO 4, Redis adapter ¹",
+    "socketio-node-redis": "Node Socket.IO 4, Redis adapter †",
     "socketio-py-memory": "python-socketio (uvicorn), in memory",
-    "socketio-py-redis": "python-socketio (uvicorn), AsyncRedisManager ²",
+    "socketio-py-redis": "python-socketio (uvicorn), AsyncRedisManager ‡",
 }
 
 SERVER_NOTES = (
-    "¹ Socket.IO's Redis adapter writes to the local sockets directly and only PUBLISHes the "
+    "† Socket.IO's Redis adapter writes to the local sockets directly and only PUBLISHes the "
     "packet for other nodes (its own subscription drops what it published); ours send every "
     "group message through Redis and deliver what comes back, so that every process, this one "
     "included, gets it the same way. A room join is local to the Node process; ours is a Redis "
     "command (done before the timed broadcasts).\n\n"
-    "² python-socketio's AsyncRedisManager publishes every emit and writes to the sockets "
+    "‡ python-socketio's AsyncRedisManager publishes every emit and writes to the sockets "
     "(local ones included) from its listener task when the message comes back: like ours.\n\n"
     "Also different: Node Socket.IO 4 does not compress (perMessageDeflate is off by default); "
     "uvicorn and python-socketio under it do, as the clients offer it (as browsers do). "
