@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
@@ -193,3 +195,27 @@ def test_without_node_the_rows_are_skipped_with_the_reason(monkeypatch: pytest.M
     assert impl_socketio_node.available("memory") == (
         "node and npm not on the PATH (Node Socket.IO needs Node >= 18 and npm)"
     )
+
+
+def test_the_e2e_server_imports_from_the_workers_pythonpath(tmp_path: Any) -> None:
+    """ops.bench.compare puts the fast_channels tree under test on the worker's PYTHONPATH;
+    the server subprocess must import from it too (it used to replace it with the worker
+    dir, and so served the venv's fast_channels for base and new alike)."""
+    (tmp_path / "impl_probe.py").write_text(
+        "from server import bare_app\n\n"
+        "def available(kind):\n    return None\n\n"
+        "def consumer_app(kind, url, group):\n    return bare_app()\n"
+    )
+    redis = harness.RedisServer()
+    try:
+        done = subprocess.run(
+            [sys.executable, str(WORKER / "run.py"), "probe", "-", "e2e", redis.url,
+             '{"clients": 5, "messages": 2, "timeout": 5, "repeat": 1}'],
+            cwd=WORKER, env={**os.environ, "PYTHONPATH": str(tmp_path)},
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        redis.stop()
+    (line,) = [x for x in done.stdout.splitlines() if x.startswith(harness.MARK)]
+    (run,) = json.loads(line[len(harness.MARK) :])["runs"]
+    assert run["delivered"] == run["expected"] == 6 * 2
