@@ -6,7 +6,7 @@ import asyncio
 import functools
 import re
 from abc import ABC
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
@@ -22,6 +22,7 @@ from fast_channels.layers.history import (
 from fast_channels.layers.patterns import NamePattern, compile_pattern
 from fast_channels.layers.values import plain_copy
 from fast_channels.observability.instruments import LayerInstruments
+from fast_channels.observability.tracing import producer_span
 
 MAX_NAME_LENGTH = 100
 RESERVED_KEY_PREFIX = "__fc_"
@@ -210,8 +211,22 @@ class BaseChannelLayer(ABC):  # noqa: B024 -- ABC: subclasses declare abstract m
 
     # -- the contract ----------------------------------------------------------------------
 
+    # send() and group_send() validate, open the producer span and hand the receiver's copy
+    # of the message to _send()/_group_send(), which do the layer's own part and count it (what
+    # is counted differs: a publish, or the members reached). A layer without I/O does its
+    # part synchronously and returns None: no coroutine frame per message.
+
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         """Queue a message for a channel; raises ChannelFull when the channel is at capacity."""
+        self.require_valid_channel_name(channel)
+        payload = self.require_valid_message(message)
+        with producer_span("send", self.alias):
+            pending = self._send(channel, payload)
+            if pending is not None:
+                await pending
+
+    def _send(self, channel: str, payload: dict[str, Any]) -> Awaitable[None] | None:
+        """send() once validated, inside its span."""
         raise NotImplementedError(f"{type(self).__name__} does not implement send()")
 
     async def receive_delivery(self, channel: str) -> Delivery:
@@ -258,6 +273,15 @@ class BaseChannelLayer(ABC):  # noqa: B024 -- ABC: subclasses declare abstract m
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         """Send to every member; members at capacity are skipped and counted."""
+        self.require_valid_group_name(group)
+        payload = self.require_valid_message(message)  # once, shared by every member
+        with producer_span("group_send", self.alias):
+            pending = self._group_send(group, payload)
+            if pending is not None:
+                await pending
+
+    def _group_send(self, group: str, payload: dict[str, Any]) -> Awaitable[None] | None:
+        """group_send() once validated, inside its span."""
         raise NotImplementedError(
             f"{type(self).__name__} does not implement group_send() (groups extension)"
         )

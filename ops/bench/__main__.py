@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ops.bench import harness, plan, report
+from ops.bench import harness, plan, report, report_servers
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,7 +86,8 @@ def _save(results: dict[str, Any], out: Path) -> None:
 
 
 def _write(results: dict, scenarios: list[plan.Scenario], out: Path) -> None:
-    table = report.markdown(results, scenarios)
+    extra = report_servers.servers_section(results) + report_servers.ws_impls_section(results)
+    table = report.markdown(results, scenarios, extra)
     (out / "results.md").write_text(table)
     report.plot(results, out / "latency_vs_group_size.png")
     print(table)

@@ -21,8 +21,14 @@ WORKER = HERE / "worker" / "run.py"
 MARK = "BENCH-RESULT "
 PROGRESS = re.compile(r"^  \S+ \S+ run \d+: ")
 PEER_REQUIREMENTS = {
-    "peer-fc": ["fast-channels[redis]==1.1.0", "uvicorn", "websockets", "starlette"],
-    "peer-cr": ["channels-redis==4.3.0", "channels", "uvicorn", "websockets", "starlette"],
+    "peer-fc": ["fast-channels[redis]==1.1.0", "uvicorn[standard]", "websockets", "starlette"],
+    "peer-cr": [
+        "channels-redis==4.3.0",
+        "channels",
+        "uvicorn[standard]",
+        "websockets",
+        "starlette",
+    ],
 }
 
 

@@ -46,6 +46,29 @@ OURS_QUEUE_NO_METRICS = Impl(
     "ours-queue-nometrics", "ours", "queue", None, {"FAST_CHANNELS_METRICS": "0"}
 )
 
+# The end-to-end anchors (issue 22): Socket.IO, the Node original and the Python port, each
+# with its in-memory and its Redis adapter/manager, beside bare Starlette and ours.
+SOCKETIO_NODE_MEMORY = Impl("socketio-node-memory", "socketio_node", "memory", None)
+SOCKETIO_NODE_REDIS = Impl("socketio-node-redis", "socketio_node", "redis", None)
+SOCKETIO_PY_MEMORY = Impl("socketio-py-memory", "socketio_py", "memory", None)
+SOCKETIO_PY_REDIS = Impl("socketio-py-redis", "socketio_py", "redis", None)
+SOCKETIO = [SOCKETIO_NODE_MEMORY, SOCKETIO_NODE_REDIS, SOCKETIO_PY_MEMORY, SOCKETIO_PY_REDIS]
+
+
+def uvicorn_variant(impl: Impl, ws: str, deflate: bool) -> Impl:
+    """`impl` served by uvicorn with WebSocket implementation `ws` and per-message-deflate
+    on or off (worker/server.py reads the env); "auto" with deflate on is uvicorn's default."""
+    name = f"{impl.name}-{ws}" + ("" if deflate else "-nodeflate")
+    env = {**impl.env, "BENCH_UVICORN_WS": ws, "BENCH_UVICORN_DEFLATE": "1" if deflate else "0"}
+    return Impl(name, impl.module, impl.kind, impl.venv, env)
+
+
+# uvicorn 0.35+: "auto" is websockets-sansio when websockets is installed (else wsproto).
+UVICORN_WS = ["websockets-sansio", "websockets", "wsproto"]
+WS_VARIANTS = [
+    uvicorn_variant(OURS_MEMORY, ws, deflate) for deflate in (True, False) for ws in UVICORN_WS
+]
+
 LAYERS = [OURS_QUEUE, OURS_PUBSUB, FC_QUEUE, FC_PUBSUB, CR_QUEUE, CR_PUBSUB]
 SERVERS = [BARE, OURS_MEMORY, OURS_QUEUE, OURS_PUBSUB, FC_MEMORY, FC_QUEUE, FC_PUBSUB]
 
@@ -167,12 +190,26 @@ def scenarios(quick: bool) -> list[Scenario]:
         Scenario(
             "e2e_N1000",
             "e2e",
-            SERVERS,
+            [*SERVERS, *SOCKETIO],
             {
                 "clients": 100 if quick else 1000,
                 "messages": 5 if quick else 60,
                 "timeout": timeout,
                 "repeat": repeat if quick else 5,
+            },
+            [*lat, "server_cpu_us"],
+        ),
+        # uvicorn's WebSocket implementations and per-message-deflate, on our in-memory
+        # layer's end to end (issue 22): ratios to the first (uvicorn's default), round by round.
+        Scenario(
+            "e2e_ws_impls",
+            "e2e",
+            WS_VARIANTS,
+            {
+                "clients": 100 if quick else 1000,
+                "messages": 5 if quick else 60,
+                "timeout": timeout,
+                "repeat": repeat,
             },
             [*lat, "server_cpu_us"],
         ),
@@ -203,9 +240,10 @@ def scenarios(quick: bool) -> list[Scenario]:
             "metrics_overhead_G1000",
             "memory_idle",
             "e2e_N5000",
+            "e2e_ws_impls",
         }
         plan = [s for s in plan if s.id not in skip]
         for scenario in plan:
             if scenario.worker == "e2e":
-                scenario.impls[:] = [BARE, OURS_QUEUE, FC_QUEUE]
+                scenario.impls[:] = [BARE, OURS_QUEUE, FC_QUEUE, SOCKETIO_NODE_MEMORY]
     return plan

@@ -350,7 +350,8 @@ FULL_NOTE = "Full run: every figure is the median of 3 runs unless noted."
 CEILING_SOURCES = {"e2e_bare_rate": "e2e_N1000", "bare_kb_per_connection": "memory_idle"}
 
 
-def markdown(results: dict[str, Any], plan: list[Scenario]) -> str:
+def markdown(results: dict[str, Any], plan: list[Scenario], extra: list[str] | None = None) -> str:
+    """results.md; `extra`: sections placed before "Losses" (report_servers' tables)."""
     ceil = ceilings(results)
     kind = QUICK_NOTE if results.get("quick") else FULL_NOTE
     commit = f" at commit {results['commit']}" if results.get("commit") else ""
@@ -436,6 +437,7 @@ def markdown(results: dict[str, Any], plan: list[Scenario]) -> str:
                 ],
             ),
         ]
+    out += extra or []
     lost = losses(results)
     out += [
         "## Losses\n",

@@ -28,7 +28,6 @@ from fast_channels.layers.redis.receiver import ProcessReceiver
 from fast_channels.layers.redis.reliable import DeliveryMode, ReliableReceiver, check_options
 from fast_channels.layers.redis.scripts import Scripts
 from fast_channels.observability.logging import RateLimitedLog
-from fast_channels.observability.tracing import producer_span
 
 SWEEP_KEYS = 20  # data keys one SWEEP looks at (up to 1000 frames each): bounded work per call
 SWEEPS_PER_BEAT = 10
@@ -88,12 +87,6 @@ class RedisChannelLayer(RedisLayerBase):
 
     # -- send / receive --------------------------------------------------------------------
 
-    async def send(self, channel: str, message: dict[str, Any]) -> None:
-        self.require_valid_channel_name(channel)
-        self.require_valid_message(message)
-        with producer_span("send", self.alias):
-            await self._send(channel, message)
-
     async def _send(self, channel: str, message: dict[str, Any]) -> None:
         payload, sent_at = self.codec.encode(message, "send", channel)
         expires_at, capacity = sent_at + self.expiry, self.get_capacity(channel)
@@ -134,26 +127,23 @@ class RedisChannelLayer(RedisLayerBase):
                 f"Channel {channel!r} belongs to another layer instance: this one receives "
                 f"only on channels it made with new_channel() (process id {self.process_id!r})"
             )
-        local = self._local.get(channel) or self._local_channel(channel)
+        local = self.local.channel(channel)
         self._receiver.ensure_running()
         return await self._get(local)
 
     async def _receive_plain(self, channel: str) -> Delivery:
         if self._reliable is not None:
             return await self._reliable.receive(channel)
-        local = self._local_channel(channel)
-        if not len(local.buffer):
+        local = self.local.channel(channel)
+        if not len(local):
             self._receiver.ensure_puller(channel, local)
         delivery = await self._get(local)
-        buffer = local.buffer
-        if not (len(buffer) or buffer.has_receivers or local.owned or local.groups) and (
-            not self._receiver.has_puller(channel)
-        ):
-            del self._local[channel]  # nobody holds it: plain names must not accumulate
+        if not self._receiver.has_puller(channel):
+            self.local.forget_if_idle(channel, local)  # plain names must not accumulate
         return delivery
 
     async def release_channel(self, channel: str) -> None:
-        groups = self._forget_channel(channel)
+        groups = self.local.forget(channel)
         if not groups:
             return
         commands: list[tuple[Any, ...]] = []
@@ -189,7 +179,7 @@ class RedisChannelLayer(RedisLayerBase):
             self._count_error("group_add", exc)
             raise
         if self.is_ours(channel):
-            self._add_member(group, channel)
+            self.local.add_member(group, channel)
 
     async def group_discard(self, group: str, channel: str) -> None:
         self.require_valid_group_name(group)
@@ -201,13 +191,7 @@ class RedisChannelLayer(RedisLayerBase):
         except RedisError as exc:
             self._count_error("group_discard", exc)
             raise
-        self._remove_member(group, channel)
-
-    async def group_send(self, group: str, message: dict[str, Any]) -> None:
-        self.require_valid_group_name(group)
-        self.require_valid_message(message)
-        with producer_span("group_send", self.alias):
-            await self._group_send(group, message)
+        self.local.remove_member(group, channel)
 
     async def _group_send(self, group: str, message: dict[str, Any]) -> None:
         payload, sent_at = self.codec.encode(message, "group_send", group)
@@ -294,13 +278,6 @@ class RedisChannelLayer(RedisLayerBase):
         if error is not None:
             raise error
 
-    def _is_live(self, channel: str, now: float) -> bool:
-        """A channel someone receives on (or did lately) keeps its memberships."""
-        local = self._local.get(channel)
-        return local is not None and (
-            local.buffer.has_receivers or now - local.buffer.last_active < self.group_expiry
-        )
-
     async def refresh_memberships(self, restoring: bool = False) -> None:
         """Re-ZADD the memberships of live local channels, in one pipelined round trip;
         `restoring` after a lost connection: Redis may have lost them all (memberships.py)."""
@@ -311,12 +288,12 @@ class RedisChannelLayer(RedisLayerBase):
         if restoring and self.prefix_wide_keys:
             pipe.set(self.marker.key, self.marker.restoring_value(), nx=True)
         for group, channels in self._groups.items():
-            live = [channel for channel in channels if self._is_live(channel, now_mono)]
+            live = [channel for channel in channels if self.local.is_live(channel, now_mono)]
             if live:
                 group_key = self.group_keys(group)[0]
                 # Scores a microsecond apart in join order: equal ones would sort the members
                 # by name, and a fan-out wakes receivers in the order GROUP_SEND lists them
-                # (join order is allocation order: see RedisLayerBase._groups).
+                # (join order is allocation order: see LocalChannels.groups).
                 pipe.zadd(group_key, {c: now + rank * 1e-6 for rank, c in enumerate(live)})
                 pipe.expire(group_key, self._group_ttl)
         if len(pipe):
@@ -380,7 +357,7 @@ class RedisChannelLayer(RedisLayerBase):
         except RedisError as exc:
             self._count_error("flush", exc)
             raise
-        self._forget_everything()
+        self.local.forget_everything()
         self.marker.forget()
 
     async def close(self) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 from fast_channels.layers.redis.envelope import Codec
 
 if TYPE_CHECKING:
-    from fast_channels.layers.redis.local import LocalChannel
+    from fast_channels.layers.local import LocalChannel
 
 
 class ForeignChannelError(ValueError, AssertionError):
@@ -49,7 +49,7 @@ class RedisLegacyMembers:
 
 class PubSubLegacyMembers(RedisLegacyMembers):
     _local: dict[str, LocalChannel]
-    _groups: dict[str, dict[str, None]]
+    _groups: dict[str, dict[str, float]]
 
     def serialize(self, message: dict[str, Any]) -> bytes:
         """As 1.x's pub/sub layer: the serializer's bytes with no random prefix."""
@@ -66,8 +66,9 @@ class PubSubLegacyMembers(RedisLegacyMembers):
         return MappingProxyType(self._local)
 
     @property
-    def groups(self) -> Mapping[str, Mapping[str, None]]:
-        """Read-only: group name -> the channels of this instance in it."""
+    def groups(self) -> Mapping[str, Mapping[str, float]]:
+        """Read-only: group name -> the channels of this instance in it (each with the
+        monotonic time it joined: read it as a set of channels, as 1.x's was)."""
         return MappingProxyType(self._groups)
 
 

@@ -28,7 +28,6 @@ from fast_channels.layers.redis.envelope import make_frame
 from fast_channels.layers.redis.legacy import ForeignChannelError, PubSubLegacyMembers
 from fast_channels.layers.redis.subscriber import ShardSubscriber
 from fast_channels.layers.redis.tasks import stopping
-from fast_channels.observability.tracing import producer_span
 
 Callback = Callable[[], Any]
 
@@ -121,12 +120,6 @@ class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
         await self._subscribe("p", self.process_id)
         return channel
 
-    async def send(self, channel: str, message: dict[str, Any]) -> None:
-        self.require_valid_channel_name(channel)
-        self.require_valid_message(message)
-        with producer_span("send", self.alias):
-            await self._send(channel, message)
-
     async def _send(self, channel: str, message: dict[str, Any]) -> None:
         payload, sent_at = self.codec.encode(message, "send", channel)
         process = self.process_of(channel)
@@ -153,7 +146,7 @@ class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
     async def _receive_delivery(self, channel: str) -> Delivery:
         self.require_valid_channel_name(channel, receive=True)
         self._require_receivable(channel)
-        local = self._local.get(channel) or self._local_channel(channel)
+        local = self.local.channel(channel)
         if self.process_of(channel) is None:
             await self._subscribe("ch", channel)
         else:
@@ -179,7 +172,7 @@ class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
             self._fan_out(message, expires_at, (target,))
 
     async def release_channel(self, channel: str) -> None:
-        for group in self._forget_channel(channel):
+        for group in self.local.forget(channel):
             if group not in self._groups:
                 await self._unsubscribe("g", group)
 
@@ -189,26 +182,23 @@ class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
         self.require_valid_group_name(group)
         self.require_valid_channel_name(channel)
         self._require_receivable(channel)
-        self._local_channel(channel)
-        self._add_member(group, channel)
+        self.local.channel(channel)
+        self.local.add_member(group, channel)
         self._ensure_sweeper()
         await self._subscribe("g", group)
 
     async def group_discard(self, group: str, channel: str) -> None:
         self.require_valid_group_name(group)
         self.require_valid_channel_name(channel)
-        if self._remove_member(group, channel) and group not in self._groups:
+        if self.local.remove_member(group, channel) and group not in self._groups:
             await self._unsubscribe("g", group)
 
-    async def group_send(self, group: str, message: dict[str, Any]) -> None:
-        self.require_valid_group_name(group)
-        self.require_valid_message(message)
-        with producer_span("group_send", self.alias):
-            payload, sent_at = self.codec.encode(message, "group_send", group)
-            frame = make_frame(sent_at + self.expiry, "", payload)
-            await self._publish(
-                "group_send", self.shards.index(group), f"{self.prefix}:g:{group}", frame
-            )
+    async def _group_send(self, group: str, message: dict[str, Any]) -> None:
+        payload, sent_at = self.codec.encode(message, "group_send", group)
+        frame = make_frame(sent_at + self.expiry, "", payload)
+        await self._publish(
+            "group_send", self.shards.index(group), f"{self.prefix}:g:{group}", frame
+        )
 
     def _ensure_sweeper(self) -> None:
         if self._sweeper is None or self._sweeper.done():
@@ -218,16 +208,8 @@ class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
         """Lapse memberships of channels nobody received on for group_expiry (leaks)."""
         while not stopping():
             await asyncio.sleep(self.group_expiry / 3)
-            now = time.monotonic()
-            for group, members in list(self._groups.items()):
-                for channel in list(members):
-                    local = self._local.get(channel)
-                    if local is None or (
-                        not local.buffer.has_receivers
-                        and now - local.buffer.last_active > self.group_expiry
-                    ):
-                        self._remove_member(group, channel)
-                if group not in self._groups:
+            for group in self.local.lapse_idle(time.monotonic()):
+                if group not in self._groups:  # unless joined again while we awaited
                     await self._unsubscribe("g", group)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -247,7 +229,7 @@ class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
         for kind, target in list(self._routes.values()):
             if kind != "p":
                 await self._unsubscribe(kind, target)
-        self._forget_everything()
+        self.local.forget_everything()
 
     async def close(self) -> None:
         await super().close()

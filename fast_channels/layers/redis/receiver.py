@@ -24,8 +24,8 @@ from fast_channels.layers.redis.tasks import stopping
 from fast_channels.observability.logging import RateLimitedLog
 
 if TYPE_CHECKING:
+    from fast_channels.layers.local import LocalChannel
     from fast_channels.layers.redis._types import Client, QueueLayer
-    from fast_channels.layers.redis.local import LocalChannel
 
 logger = structlog.get_logger("fast_channels.layers.redis")
 

@@ -1,11 +1,18 @@
 """A one-worker uvicorn serving one implementation's consumer, or the bare Starlette loop.
 
 Usage: python server.py IMPL KIND PORT REDIS_URL   (IMPL "bare" ignores KIND and REDIS_URL)
+
+BENCH_UVICORN_WS (uvicorn's `ws`: auto, websockets, websockets-sansio, wsproto) and
+BENCH_UVICORN_DEFLATE=0 (`ws_per_message_deflate=False`) choose uvicorn's WebSocket
+implementation and compression, for the scenario comparing them (issue 22); unset, uvicorn's
+defaults, as a user gets them.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
 import resource
 import sys
 from typing import Any
@@ -40,6 +47,21 @@ def bare_app() -> Any:
     return Starlette(routes=[WebSocketRoute("/ws", endpoint)])
 
 
+def uvicorn_ws() -> tuple[str, bool]:
+    """The WebSocket implementation and per-message-deflate setting asked for by the env."""
+    deflate = os.environ.get("BENCH_UVICORN_DEFLATE") != "0"
+    return os.environ.get("BENCH_UVICORN_WS", "auto"), deflate
+
+
+def ws_unavailable() -> str | None:
+    """Why uvicorn cannot serve the asked-for WebSocket implementation here, or None."""
+    ws, _ = uvicorn_ws()
+    module = {"websockets": "websockets", "websockets-sansio": "websockets", "wsproto": "wsproto"}
+    if ws in module and importlib.util.find_spec(module[ws]) is None:
+        return f"uvicorn ws={ws} needs {module[ws]}, not installed in this venv"
+    return None
+
+
 def main() -> None:
     impl, kind, port, url = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -51,8 +73,11 @@ def main() -> None:
         if impl == "bare"
         else importlib.import_module(f"impl_{impl}").consumer_app(kind, url, GROUP)
     )
+    ws, deflate = uvicorn_ws()
     uvicorn.run(
         app,
+        ws=ws,
+        ws_per_message_deflate=deflate,
         host="127.0.0.1",
         port=port,
         log_level="warning",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import importlib
 import os
 import resource
 import socket
@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rawws import connect_all
 from tally import PAD, Tally
 
 HERE = Path(__file__).resolve().parent
@@ -44,13 +45,39 @@ def rss_kb(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
+def pinning() -> tuple[int | None, set[int]]:
+    """The CPU the server is pinned to and the CPUs left for the clients (issue 22: "the
+    server pinned to one core", every server alike, Node's threads included): the last CPU
+    this process may use goes to the server, the others to this process. One CPU: no pinning."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None, set(cpus)
+    return cpus[-1], set(cpus[:-1])
+
+
 class Server:
-    def __init__(self, impl: str, kind: str, url: str) -> None:
+    """One server process: server.py under uvicorn, or the implementation's own command
+    (`server_command`, Node Socket.IO's). `path` and `engineio` say how clients connect."""
+
+    def __init__(self, impl: str, kind: str, url: str, cpu: int | None = None) -> None:
         self.port = free_port()
-        env = dict(os.environ, PYTHONPATH=str(HERE))
-        self.process = subprocess.Popen(
-            [sys.executable, str(HERE / "server.py"), impl, kind, str(self.port), url], env=env
+        module = None if impl == "bare" else importlib.import_module(f"impl_{impl}")
+        command = getattr(module, "server_command", None)
+        argv = (
+            command(kind, self.port, url)
+            if command
+            else [sys.executable, str(HERE / "server.py"), impl, kind, str(self.port), url]
         )
+        # The worker's own PYTHONPATH kept after HERE: ops.bench.compare puts the fast_channels
+        # tree under test there, and the server must import that tree, not the venv's.
+        inherited = os.environ.get("PYTHONPATH")
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(HERE), inherited])))
+        # preexec_fn: the affinity is set before exec, so every thread the server starts
+        # (Node's, too) inherits it.
+        pin = None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
+        self.process = subprocess.Popen(argv, env=env, preexec_fn=pin)
+        self.path = getattr(module, "WS_PATH", "/ws")
+        self.engineio = bool(getattr(module, "ENGINEIO", False))
         self.url = f"ws://127.0.0.1:{self.port}/ws"
 
     async def wait_ready(self, timeout: float = 20) -> None:
@@ -94,156 +121,65 @@ async def _close_all(sockets: list[Any]) -> None:
         )
 
 
-def _sansio() -> None:
-    """Import what LeanClient uses per frame once, as globals: an import statement in
-    data_received costs a microsecond per call (and websockets stays optional for run.py)."""
-    global _FRAME, _TEXT_OPCODES
-    from websockets.frames import Frame, Opcode
-
-    _FRAME, _TEXT_OPCODES = Frame, (Opcode.TEXT, Opcode.CONT)
-
-
-_FRAME: Any = None
-_TEXT_OPCODES: tuple[Any, ...] = ()
-
-
-class LeanClient(asyncio.Protocol):
-    """One client socket driven by websockets' Sans-I/O protocol, frames handled as they are
-    read. websockets.asyncio gives each socket a reader task, an assembler and a queue: at
-    ~25 µs of Python per frame, 1,000 of them in one process were what limited the bare
-    server's ceiling (the client at 100% of a core, the server at ~80%). Same handshake and
-    permessage-deflate as `websockets.asyncio.client.connect`, for every implementation."""
-
-    def __init__(self, url: str, on_text: Callable[[bytes], None]) -> None:
-        from websockets.client import ClientProtocol
-        from websockets.extensions.permessage_deflate import enable_client_permessage_deflate
-        from websockets.uri import parse_uri
-
-        self.protocol = ClientProtocol(
-            parse_uri(url), extensions=enable_client_permessage_deflate(None), max_size=None
-        )
-        self.on_text = on_text
-        loop = asyncio.get_running_loop()
-        self.opened: asyncio.Future[None] = loop.create_future()
-        self.closed: asyncio.Future[None] = loop.create_future()
-        self.transport: asyncio.Transport | None = None
-        self._fragments: list[bytes] = []
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.protocol.send_request(self.protocol.connect())
-        self._write()
-
-    def data_received(self, data: bytes) -> None:
-        protocol = self.protocol
-        protocol.receive_data(data)
-        for event in protocol.events_received():
-            if isinstance(event, _FRAME):
-                if event.opcode not in _TEXT_OPCODES:
-                    continue  # pings are answered by the protocol; close is handled by it
-                if event.fin and not self._fragments:
-                    self.on_text(event.data)
-                elif event.fin:
-                    self.on_text(b"".join([*self._fragments, event.data]))
-                    self._fragments.clear()
-                else:
-                    self._fragments.append(event.data)
-            elif not self.opened.done():  # the handshake's response
-                if protocol.handshake_exc is not None:
-                    self.opened.set_exception(protocol.handshake_exc)
-                else:
-                    self.opened.set_result(None)
-        self._write()
-
-    def _write(self) -> None:
-        assert self.transport is not None
-        for data in self.protocol.data_to_send():
-            if data:
-                self.transport.write(data)
-            elif self.transport.can_write_eof():
-                self.transport.write_eof()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.opened.done():
-            self.opened.set_exception(exc or ConnectionError("closed during the handshake"))
-        if not self.closed.done():
-            self.closed.set_result(None)
-
-    def send_text(self, text: str) -> None:
-        self.protocol.send_text(text.encode())
-        self._write()
-
-    async def close(self) -> None:
-        if self.transport is None or self.transport.is_closing():
-            return
-        self.protocol.send_close()
-        self._write()
-        try:
-            await asyncio.wait_for(asyncio.shield(self.closed), 5)
-        except TimeoutError:
-            self.transport.abort()
-
-
-async def _connect_lean(
-    url: str, handlers: list[Callable[[bytes], None]], parallel: int = 20
-) -> list[LeanClient]:
-    from websockets.uri import parse_uri
-
-    _sansio()
-    uri = parse_uri(url)
-    limit = asyncio.Semaphore(parallel)
-    loop = asyncio.get_running_loop()
-
-    async def one(on_text: Callable[[bytes], None]) -> LeanClient:
-        async with limit:
-            _, client = await loop.create_connection(
-                lambda: LeanClient(url, on_text), uri.host, uri.port
-            )
-            await asyncio.wait_for(client.opened, 60)
-            return client
-
-    return list(await asyncio.gather(*(one(handler) for handler in handlers)))
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 async def e2e(
     impl: str, kind: str, url: str, clients: int, messages: int, timeout: float
 ) -> dict[str, Any]:
-    """`clients` sockets in one group plus a broadcaster; at most 2 broadcasts in flight."""
+    """`clients` sockets in one group plus a broadcaster; at most 2 broadcasts in flight.
+    The server is pinned to one CPU and this process (the clients) to the others."""
     raise_fd_limit()
-    server = Server(impl, kind, url)
+    server_cpu, client_cpus = pinning()
+    os.sched_setaffinity(0, client_cpus)
+    load = os.getloadavg()[0]
+    server = Server(impl, kind, url, server_cpu)
     try:
         await server.wait_ready()
         audience = clients + 1  # the broadcaster is a member too
         tally = Tally(audience * messages)
 
-        def reader(index: int) -> Callable[[bytes], None]:
-            def on_text(frame: bytes) -> None:
-                body = json.loads(frame.decode())  # a str skips json's encoding detection
+        def reader(index: int) -> Callable[[Any], None]:
+            def on_message(body: Any) -> None:
                 tally.hit(body["t"], index, body["seq"])
 
-            return on_text
+            return on_message
 
-        sockets = await _connect_lean(server.url, [reader(i) for i in range(audience)])
+        handlers = [reader(i) for i in range(audience)]
+        sockets = await connect_all(
+            "127.0.0.1", server.port, server.path, handlers, server.engineio
+        )
         await asyncio.sleep(1.0 + clients / 2000)  # memberships and subscriptions land
         broadcaster = sockets[-1]
-        cpu_before = cpu_seconds(server.process.pid)
+        cpu_before, own_before = cpu_seconds(server.process.pid), own_cpu_seconds()
         tally.start()
         try:
             async with asyncio.timeout(timeout):
                 for seq in range(messages):
                     await tally.window(tally.sent, 2 * audience)
-                    broadcaster.send_text(json.dumps({"seq": seq, "t": time.time(), "pad": PAD}))
+                    broadcaster.send({"seq": seq, "t": time.time(), "pad": PAD})
                     tally.sent += audience
         except TimeoutError:
             pass
         await tally.drain(max(2.0, timeout / 3))
         # The server's CPU per delivery: a figure the machine's other load moves less than
-        # the rate (on 2 shared cores, the rate follows whatever else runs).
+        # the rate (on 2 shared cores, the rate follows whatever else runs). The clients' own
+        # CPU per delivery beside it: they must stay cheaper than any server, or they measure
+        # themselves.
         cpu = cpu_seconds(server.process.pid) - cpu_before
+        own = own_cpu_seconds() - own_before
         await _close_all(sockets)
+        per = 1e6 / tally.delivered if tally.delivered else 0.0
         return tally.result(
-            clients=clients, server_cpu_us=cpu / tally.delivered * 1e6 if tally.delivered else 0
+            clients=clients,
+            server_cpu_us=cpu * per,
+            client_cpu_us=own * per,
+            server_cpu=-1 if server_cpu is None else server_cpu,
+            load_before=load,
+            deflate=int(broadcaster.inflate is not None),  # permessage-deflate agreed
+            client_loop=type(asyncio.get_running_loop()).__module__.split(".")[0],
         )
     finally:
         server.stop()
