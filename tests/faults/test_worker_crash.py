@@ -73,7 +73,7 @@ async def in_flight(producer: RedisChannelLayer, client: aioredis.Redis) -> set[
     held = set()
     for field, frame in frames.items():
         if field != b"n":
-            decoded = producer._decode_frame(frame, time.time())
+            decoded = producer.decode_frame(frame, time.time())
             assert decoded is not None
             held.add(decoded[0].message["n"])
     return held

@@ -28,6 +28,7 @@ from fast_channels.layers.redis.envelope import (
     UndecodableMessage,
     split_frame,
 )
+from fast_channels.layers.redis.errors import RedisOp
 from fast_channels.layers.redis.legacy import RedisLegacyMembers
 from fast_channels.layers.redis.serializers import (
     EncryptionKey,
@@ -117,6 +118,7 @@ class RedisLayerBase(RedisLegacyMembers, BaseChannelLayer):
         )
         self.process_id = secrets.token_hex(6)
         self._init_local_state()
+        self._init_error_counting()
 
     def _init_local_state(self) -> None:
         """What this process holds: its channels, memberships, tasks and log limiters."""
@@ -127,9 +129,6 @@ class RedisLayerBase(RedisLegacyMembers, BaseChannelLayer):
         self._groups: dict[str, dict[str, float]] = self.local.groups
         self._tasks: set[asyncio.Task[None]] = set()
         self._undecodable_log = RateLimitedLog(logger, "fast_channels.layer.undecodable")
-        # Per op: a Redis outage fails every call (a 2 s one under load, thousands), and the
-        # counter already has their number; one line per op and interval says the rest.
-        self._redis_error_log = RateLimitedLog(logger, "fast_channels.layer.redis_error")
 
     def _make_codec(
         self,
@@ -217,7 +216,7 @@ class RedisLayerBase(RedisLegacyMembers, BaseChannelLayer):
 
     # -- fan-out into local buffers ---------------------------------------------------------
 
-    def _decode_frame(self, frame: bytes, now: float) -> tuple[Decoded, float, bytes] | None:
+    def decode_frame(self, frame: bytes, now: float) -> tuple[Decoded, float, bytes] | None:
         """Decode a frame, or count it as dropped (expired or undecodable) and return None."""
         try:
             expires_at, targets, payload = split_frame(frame)
@@ -230,7 +229,7 @@ class RedisLayerBase(RedisLegacyMembers, BaseChannelLayer):
             self._undecodable_log(layer=self.alias, error=str(exc))
             return None
 
-    def _fan_out(self, decoded: Decoded, expires_at: float, channels: Iterable[str]) -> int:
+    def fan_out(self, decoded: Decoded, expires_at: float, channels: Iterable[str]) -> int:
         """Put one decoded message into the buffers of `channels`; returns how many got it."""
         message, op, sent_at, tp = decoded.message, decoded.op, decoded.sent_at, decoded.traceparent
         delivery = shared_delivery(message, op, sent_at, expires_at, tp)
@@ -241,7 +240,22 @@ class RedisLayerBase(RedisLegacyMembers, BaseChannelLayer):
 
     # -- Redis housekeeping ----------------------------------------------------------------
 
-    def _count_error(self, op: str, exc: BaseException) -> None:
+    def _init_error_counting(self) -> None:
+        # Per op: a Redis outage fails every call (a 2 s one under load, thousands), and the
+        # counter already has their number; one line per op and interval says the rest.
+        self._redis_error_log = RateLimitedLog(logger, "fast_channels.layer.redis_error")
+        self._redis_ops: dict[str, RedisOp] = {}
+        self._swallowing_ops: dict[str, RedisOp] = {}
+
+    def redis_op(self, op: str, swallow: bool = False) -> RedisOp:
+        """The context manager that counts a RedisError of `op` (errors.py): made once per op."""
+        ops = self._swallowing_ops if swallow else self._redis_ops
+        counting = ops.get(op)
+        if counting is None:
+            counting = ops[op] = RedisOp(self.count_error, op, swallow)
+        return counting
+
+    def count_error(self, op: str, exc: BaseException) -> None:
         self.metrics.redis_error(op)
         self._redis_error_log((op,), layer=self.alias, op=op, error=repr(exc))
 
@@ -262,7 +276,7 @@ class RedisLayerBase(RedisLegacyMembers, BaseChannelLayer):
             if batch:
                 await client.unlink(*batch)
 
-    def _spawn(self, coro: Any) -> asyncio.Task[None]:
+    def spawn(self, coro: Any) -> asyncio.Task[None]:
         # Every task a layer spawns serves the whole process (receive loop, subscribers,
         # sweepers): it starts in an empty context, not in a copy of the caller's, which is
         # the context of whichever consumer came first (its connection_id and channel, bound

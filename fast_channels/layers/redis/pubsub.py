@@ -17,16 +17,16 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from fast_channels.layers.buffer import Delivery
+from fast_channels.layers.redis._types import Subscriber
 from fast_channels.layers.redis.common import RedisLayerBase, logger
 from fast_channels.layers.redis.envelope import make_frame
 from fast_channels.layers.redis.legacy import ForeignChannelError, PubSubLegacyMembers
-from fast_channels.layers.redis.subscriber import ShardSubscriber
+from fast_channels.layers.redis.sharded import NodeSubscriptions
+from fast_channels.layers.redis.subscriptions import ShardSubscriptions
 from fast_channels.layers.redis.tasks import stopping
 
 Callback = Callable[[], Any]
@@ -46,7 +46,11 @@ class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
                 raise TypeError(f"{name} must be a callable, got {callback!r}")
         self.on_disconnect = on_disconnect
         self.on_reconnect = on_reconnect
-        self._subscribers: dict[int, ShardSubscriber] = {}
+        # Picked from the shards: sharded pub/sub (SSUBSCRIBE per node, SPUBLISH) on a Redis
+        # Cluster, one subscriber per shard (SUBSCRIBE, PUBLISH) on Redis servers.
+        self.subscriptions: ShardSubscriptions | NodeSubscriptions = (
+            NodeSubscriptions(self) if self.shards.cluster else ShardSubscriptions(self)
+        )
         self._routes: dict[bytes, tuple[str, str]] = {}  # subscribed name -> (kind, target)
         self._sweeper: asyncio.Task[None] | None = None
         self._reader_stopped = False  # a subscriber's reader ended: restart before waiting
@@ -58,17 +62,12 @@ class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
         self._routes[name] = (kind, target)
         return self.shards.index(target), name
 
-    def _subscriber(self, index: int) -> ShardSubscriber:
-        subscriber = self._subscribers.get(index)
-        if subscriber is None:
-            subscriber = self._subscribers[index] = ShardSubscriber(self, index)
-        return subscriber
+    def route(self, name: bytes) -> tuple[str, str] | None:
+        """What a subscribed name is for: (kind, target), or None once unsubscribed."""
+        return self._routes.get(name)
 
-    def _readers(self) -> Iterable[ShardSubscriber]:
-        return self._subscribers.values()
-
-    def _subscriber_stopped(self, subscriber: object) -> None:
-        if any(reader is subscriber for reader in self._readers()):
+    def subscriber_stopped(self, subscriber: object) -> None:
+        if any(reader is subscriber for reader in self.subscriptions.readers()):
             self._reader_stopped = True
 
     def _receiving_owned(self) -> None:
@@ -76,34 +75,30 @@ class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
         # (fc 1.x code calling it through async_to_sync) finds its readers ended with the old
         # loop: they start again on this one.
         if self._reader_stopped:
-            self._restart_readers()
+            self.restart_readers()
 
-    def _restart_readers(self) -> None:
+    def restart_readers(self) -> None:
+        """Start the ended readers again (before a new subscription: on a new event loop, the
+        other subscriptions come back too)."""
         self._reader_stopped = False
-        for subscriber in self._readers():
+        for subscriber in self.subscriptions.readers():
             subscriber.restart()
 
-    async def _subscribe(self, kind: str, target: str) -> None:
+    async def subscribe_to(self, kind: str, target: str) -> None:
         index, name = self._subscription(kind, target)
-        subscriber = self._subscriber(index)
-        if subscriber.is_subscribed(name):
-            return
-        await self._subscribe_on(subscriber, name)
+        await self.subscriptions.subscribe(index, name)
 
-    async def _subscribe_on(self, subscriber: ShardSubscriber, name: bytes) -> None:
+    async def subscribe_on(self, subscriber: Subscriber, name: bytes) -> None:
         """Subscribe and wait for Redis to confirm; a failure is counted, then raised."""
-        if self._reader_stopped:  # on a new event loop: the other subscriptions come back too
-            self._restart_readers()
-        try:
+        if self._reader_stopped:
+            self.restart_readers()
+        with self.redis_op("subscribe"):
             await subscriber.subscribe(name)
-        except RedisError as exc:
-            self._count_error("subscribe", exc)
-            raise
 
     async def _unsubscribe(self, kind: str, target: str) -> None:
         index, name = self._subscription(kind, target)
         del self._routes[name]
-        await self._subscriber(index).unsubscribe(name)
+        await self.subscriptions.unsubscribe(index, name)
 
     def _require_receivable(self, channel: str) -> None:
         process = self.process_of(channel)
@@ -117,7 +112,7 @@ class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
 
     async def new_channel(self, prefix: str = "specific") -> str:
         channel = await super().new_channel(prefix)
-        await self._subscribe("p", self.process_id)
+        await self.subscribe_to("p", self.process_id)
         return channel
 
     async def _send(self, channel: str, message: dict[str, Any]) -> None:
@@ -132,11 +127,8 @@ class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
         await self._publish("send", index, name, frame)
 
     async def _publish(self, op: str, index: int, name: str, frame: bytes) -> None:
-        try:
-            await self.shards.batched(index).execute_command("PUBLISH", name, frame)
-        except RedisError as exc:
-            self._count_error(op, exc)
-            raise
+        with self.redis_op(op):
+            await self.subscriptions.publish(index, name, frame)
         self.metrics.sent(op)
 
     # receive_delivery() on a channel of new_channel() (RedisLayerBase) checks nothing per
@@ -148,28 +140,28 @@ class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
         self._require_receivable(channel)
         local = self.local.channel(channel)
         if self.process_of(channel) is None:
-            await self._subscribe("ch", channel)
+            await self.subscribe_to("ch", channel)
         else:
-            await self._subscribe("p", self.process_id)
+            await self.subscribe_to("p", self.process_id)
         return await self._get(local)
 
-    def _on_message(self, name: bytes, frame: bytes) -> None:
+    def on_message(self, name: bytes, frame: bytes) -> None:
         route = self._routes.get(name)
         if route is None:
             return  # a message that crossed our UNSUBSCRIBE
-        decoded = self._decode_frame(frame, time.time())
+        decoded = self.decode_frame(frame, time.time())
         if decoded is None:
             return
         message, expires_at, targets = decoded
         kind, target = route
         if kind == "p":
-            self._fan_out(message, expires_at, targets.decode().split(" "))
+            self.fan_out(message, expires_at, targets.decode().split(" "))
         elif kind == "g":
             members = self._groups.get(target)
             if members:
-                self.metrics.fanout.observe(self._fan_out(message, expires_at, list(members)))
+                self.metrics.fanout.observe(self.fan_out(message, expires_at, list(members)))
         else:
-            self._fan_out(message, expires_at, (target,))
+            self.fan_out(message, expires_at, (target,))
 
     async def release_channel(self, channel: str) -> None:
         for group in self.local.forget(channel):
@@ -185,7 +177,7 @@ class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
         self.local.channel(channel)
         self.local.add_member(group, channel)
         self._ensure_sweeper()
-        await self._subscribe("g", group)
+        await self.subscribe_to("g", group)
 
     async def group_discard(self, group: str, channel: str) -> None:
         self.require_valid_group_name(group)
@@ -202,7 +194,7 @@ class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
 
     def _ensure_sweeper(self) -> None:
         if self._sweeper is None or self._sweeper.done():
-            self._sweeper = self._spawn(self._sweep_periodically())
+            self._sweeper = self.spawn(self._sweep_periodically())
 
     async def _sweep_periodically(self) -> None:
         """Lapse memberships of channels nobody received on for group_expiry (leaks)."""
@@ -214,7 +206,7 @@ class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def _callback(self, name: str) -> None:
+    async def run_callback(self, name: str) -> None:
         callback = getattr(self, name)
         if callback is None:
             return
@@ -233,7 +225,5 @@ class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
 
     async def close(self) -> None:
         await super().close()
-        for subscriber in self._subscribers.values():
-            await subscriber.close()
-        self._subscribers.clear()
+        await self.subscriptions.close()
         self._routes.clear()

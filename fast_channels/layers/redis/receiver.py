@@ -55,12 +55,12 @@ class ProcessReceiver:
 
     def ensure_running(self) -> None:
         if self._loop_task is None or self._loop_task.done():
-            self._loop_task = self.layer._spawn(self._run())
+            self._loop_task = self.layer.spawn(self._run())
             self._ensure_housekeeping()
 
     def _ensure_housekeeping(self) -> None:
         if self._housekeeping is None or self._housekeeping.done():
-            self._housekeeping = self.layer._spawn(self._refresh_periodically())
+            self._housekeeping = self.layer.spawn(self._refresh_periodically())
 
     def reset(self) -> None:
         """Forget tasks (the layer cancels them on close); the next receive starts them again."""
@@ -86,8 +86,8 @@ class ProcessReceiver:
                     await self._mark_memberships()
                 started = True
                 await self._pump(backoff)
-            except RedisError as exc:
-                layer._count_error("receive", exc)
+            except RedisError as exc:  # counted here, not by redis_op: the loop backs off, retries
+                layer.count_error("receive", exc)
                 failed = True
                 await asyncio.sleep(backoff.next_delay())
             except Exception:  # a bug must not silence every consumer of the process
@@ -98,10 +98,8 @@ class ProcessReceiver:
     async def _mark_memberships(self) -> None:
         # Not worth holding the loop for: without the marker, group_send just cannot tell a
         # later loss (Redis at maxmemory refuses this write but still serves pops).
-        try:
+        with self.layer.redis_op("group_refresh", swallow=True):
             await self.layer.mark_memberships()
-        except RedisError as exc:
-            self.layer._count_error("group_refresh", exc)
 
     async def _pump(self, backoff: Backoff) -> None:
         """One round trip per burst: the previous burst's capacity counts are fixed (ACK) and
@@ -230,10 +228,10 @@ class ProcessReceiver:
     def _deliver(self, frames: list[bytes]) -> int:
         layer, now, delivered = self.layer, time.time(), 0
         for frame in frames:
-            decoded = layer._decode_frame(frame, now)
+            decoded = layer.decode_frame(frame, now)
             if decoded is not None:
                 message, expires_at, targets = decoded
-                delivered += layer._fan_out(message, expires_at, targets.decode().split(" "))
+                delivered += layer.fan_out(message, expires_at, targets.decode().split(" "))
         return delivered
 
     async def _refresh_periodically(self) -> None:
@@ -247,17 +245,14 @@ class ProcessReceiver:
             now = time.monotonic()
             if now >= beat_at:
                 beat_at = now + layer.heartbeat_interval
-                try:
+                # Swallowed, as below: the next period tries again (a lease outlives 6 beats).
+                with layer.redis_op("heartbeat", swallow=True):
                     await layer.heartbeat(first)
                     first = False
-                except RedisError as exc:
-                    layer._count_error("heartbeat", exc)
             if now >= refresh_at:
                 refresh_at = now + layer.group_expiry / 3
-                try:
+                with layer.redis_op("group_refresh", swallow=True):
                     await layer.refresh_memberships()
-                except RedisError as exc:
-                    layer._count_error("group_refresh", exc)
             await asyncio.sleep(max(0.0, min(beat_at, refresh_at) - time.monotonic()))
 
     # -- plain channels ----------------------------------------------------------------------
@@ -265,7 +260,7 @@ class ProcessReceiver:
     def ensure_puller(self, channel: str, local: LocalChannel) -> None:
         task = self._pullers.get(channel)
         if task is None or task.done():
-            self._pullers[channel] = self.layer._spawn(self._pull(channel, local))
+            self._pullers[channel] = self.layer.spawn(self._pull(channel, local))
             self._ensure_housekeeping()  # a worker reading only named channels sweeps too
 
     async def _pull(self, channel: str, local: LocalChannel) -> None:
@@ -277,16 +272,16 @@ class ProcessReceiver:
         while local.buffer.has_receivers and layer._local.get(channel) is local and not stopping():
             try:
                 popped = await client.blpop([key], timeout=layer.block_timeout)
-            except RedisError as exc:
-                layer._count_error("receive", exc)
+            except RedisError as exc:  # a retry loop: counted, then back off and pop again
+                layer.count_error("receive", exc)
                 await asyncio.sleep(backoff.next_delay())
                 continue
             backoff.reset()
             if popped is not None:
                 frame = cast(bytes, popped[1])
-                decoded = layer._decode_frame(frame, time.time())
+                decoded = layer.decode_frame(frame, time.time())
                 if decoded is not None:
-                    layer._fan_out(decoded[0], decoded[1], (channel,))
+                    layer.fan_out(decoded[0], decoded[1], (channel,))
         if self._pullers.get(channel) is asyncio.current_task():
             del self._pullers[channel]
 

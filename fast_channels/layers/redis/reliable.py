@@ -140,13 +140,13 @@ class ReliableReceiver:
         while True:
             client = layer.shards.batched(shard)  # a new one after close(): not kept
             now = time.time()
-            args = [now, now + self.visibility_timeout, layer._ttl, self._inflight_ttl]
+            args = [now, now + self.visibility_timeout, layer.key_ttl, self._inflight_ttl]
             try:
                 frame, ident, back, pruned = await layer.scripts.run(
                     "claim", client, keys, [*args, SWEEP_LIMIT]
                 )
-            except RedisError as exc:
-                layer._count_error("receive", exc)
+            except RedisError as exc:  # a retry loop: counted, then back off and claim again
+                layer.count_error("receive", exc)
                 await asyncio.sleep(backoff.next_delay())
                 continue
             backoff.reset()
@@ -157,11 +157,11 @@ class ReliableReceiver:
                 layer.metrics.dropped("expired", pruned)
             if not frame:
                 if turns.peek is None or turns.peek.done():
-                    turns.peek = self.layer._spawn(self._wait_for_frame(channel))
+                    turns.peek = self.layer.spawn(self._wait_for_frame(channel))
                 await self._await_peek(turns.peek)
                 continue
             ident = str(ident).encode()
-            decoded = layer._decode_frame(frame, time.time())  # counts what it drops
+            decoded = layer.decode_frame(frame, time.time())  # counts what it drops
             if decoded is None:
                 await asyncio.shield(self._settle(channel, [ident], ack=True))
                 continue
@@ -193,10 +193,11 @@ class ReliableReceiver:
                 )
                 return
         except RedisError as exc:
+            # Not redis_op: "unknown command" is an answer (Redis < 6.2), not an error to count.
             if isinstance(exc, ResponseError) and "unknown command" in str(exc).lower():
                 self._blmove = False
             else:
-                layer._count_error("receive", exc)
+                layer.count_error("receive", exc)
         await asyncio.sleep(min(0.05, layer.block_timeout))  # Redis < 6.2, or an error: poll
 
     # -- acknowledgement -------------------------------------------------------------------
@@ -226,16 +227,15 @@ class ReliableReceiver:
             due = [part for ident in ids for part in (0, ident)]
             commands = [("ZADD", inflight, "XX", *due)]
         client = self.layer.shards.batched(self.layer.shard_of_channel(channel))
-        try:
+        # Swallowed: the frames come back after their deadline (see above).
+        with self.layer.redis_op("ack", swallow=True):
             await client.execute_commands(commands)
-        except RedisError as exc:
-            self.layer._count_error("ack", exc)
 
     # -- leases ----------------------------------------------------------------------------
 
     def _ensure_renewer(self) -> None:
         if self._renewer is None or self._renewer.done():
-            self._renewer = self.layer._spawn(self._renew_periodically())
+            self._renewer = self.layer.spawn(self._renew_periodically())
 
     async def _renew_periodically(self) -> None:
         """Push back the deadlines of held frames while their receivers live: only a dead
@@ -251,10 +251,9 @@ class ReliableReceiver:
                 inflight = self.keys(channel)[1]
                 due = [part for ident in ids for part in (deadline, ident)]
                 client = self.layer.shards.batched(self.layer.shard_of_channel(channel))
-                try:
+                # Swallowed: the next renewal (visibility_timeout / 3 later) tries again.
+                with self.layer.redis_op("ack", swallow=True):
                     await client.execute_commands([("ZADD", inflight, "XX", *due)])
-                except RedisError as exc:
-                    self.layer._count_error("ack", exc)
 
     async def close(self) -> None:
         """Acknowledge what the closing task holds (it is done with it), give back what other

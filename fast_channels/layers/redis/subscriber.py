@@ -89,7 +89,7 @@ class _PushReader(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.alive.last_data = time.monotonic()
-        parser, handle = self.parser, self.subscriber._handle
+        parser, handle = self.parser, self.subscriber.handle
         parser.feed(data)
         while True:
             try:
@@ -192,7 +192,7 @@ class ShardSubscriber:
 
     def _ensure_running(self) -> None:
         if self._task is None or self._task.done():
-            self._task = self.layer._spawn(self._run())
+            self._task = self.layer.spawn(self._run())
             self._task.add_done_callback(self._stopped)
 
     def restart(self) -> None:
@@ -207,7 +207,7 @@ class ShardSubscriber:
         if task is not self._task:
             return
         self._confirmed.clear()
-        self.layer._subscriber_stopped(self)
+        self.layer.subscriber_stopped(self)
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -235,13 +235,13 @@ class ShardSubscriber:
                 backoff.reset()
                 await self._read(conn)
             except (RedisError, OSError) as exc:
-                self.layer._count_error("subscribe", exc)
+                self.layer.count_error("subscribe", exc)
                 if self._conn is not None:
                     self._conn = None
                     if self._confirmed and self._loss is None:  # else nothing could be lost
                         self._loss = Loss(exc, self._facts)
                     self._confirmed.clear()
-                    await self.layer._callback("on_disconnect")
+                    await self.layer.run_callback("on_disconnect")
                 await asyncio.sleep(backoff.next_delay())
             finally:
                 self._conn = None
@@ -284,7 +284,7 @@ class ShardSubscriber:
             )
             if response is not None:
                 alive.last_data = time.monotonic()
-                self._handle(response)
+                self.handle(response)
             elif alive.ping_due(self.layer.socket_timeout):
                 await conn.send_command("PING", check_health=False)
 
@@ -298,10 +298,10 @@ class ShardSubscriber:
             if push.alive.ping_due(self.layer.socket_timeout):
                 push.write("PING")
 
-    def _handle(self, response: Any) -> None:
+    def handle(self, response: Any) -> None:
         kind = response[0]
         if kind == b"message":
-            self.layer._on_message(response[1], response[2])
+            self.layer.on_message(response[1], response[2])
         elif kind == b"subscribe":
             self._confirm(response[1])
 
@@ -321,4 +321,4 @@ class ShardSubscriber:
         self._resubscribing = None
         self.layer.metrics.reconnect("subscribe")
         logger.info("fast_channels.layer.reconnected", layer=self.layer.alias, op="subscribe")
-        self.layer._spawn(self.layer._callback("on_reconnect"))
+        self.layer.spawn(self.layer.run_callback("on_reconnect"))
