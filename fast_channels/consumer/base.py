@@ -50,6 +50,8 @@ class ConsumerApp:
         functools.update_wrapper(self, consumer_class, updated=())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # why: the consumer's entry point for one connection, private so that it cannot clash
+        # with a handler name of the user's (AsyncConsumer._serve); this is its as_asgi() app.
         await self.consumer_class(**self.consumer_initkwargs)._serve(scope, receive, send)
 
 
@@ -106,6 +108,7 @@ class AsyncConsumer(HandlerDispatch, ConsumerFeeding):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """An instance is an ASGI app too: each connection runs on its own shallow copy,
         so one mounted instance serves any number of connections without sharing state."""
+        # why: a copy of this very instance, running its own entry point.
         await copy.copy(self)._serve(scope, receive, send)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:

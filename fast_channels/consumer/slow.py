@@ -90,6 +90,8 @@ class Watchdog:
     def _check(self) -> None:
         slow = []
         for consumer, ticks in self._watched.items():
+            # why: the watcher is the consumer's own send machinery, in a module of its own
+            # to keep websocket.py small; these two members are the whole of what it reads.
             if not consumer._sending:
                 ticks[1] = 0
                 continue
@@ -98,7 +100,7 @@ class Watchdog:
                 slow.append(consumer)
         for consumer in slow:
             del self._watched[consumer]
-            consumer._close_slow()
+            consumer._close_slow()  # why: as above
 
 
 _watchdogs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Watchdog] = (

@@ -170,9 +170,9 @@ def flush() -> None:
         for item in pending:
             # Marked clean before its totals are read: an update racing this flush either
             # is included or marks the item dirty again, never neither.
-            item._dirty = False
+            item._dirty = False  # why: this module's own items, flushed under its lock
         for item in pending:
-            item._flush()
+            item._flush()  # why: as above
 
 
 def _schedule_flush() -> None:

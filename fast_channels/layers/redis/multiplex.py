@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import hiredis
@@ -57,25 +57,34 @@ class _Waiter:
 
 
 class _Protocol(asyncio.Protocol):
-    """Forwards transport events to its connection (kept apart: the transport holds this)."""
+    """Forwards transport events to its connection (kept apart: the transport holds this).
+    The connection hands it the callbacks and the event it needs, bound at creation: its
+    internals stay its own."""
 
-    def __init__(self, owner: MultiplexedConnection) -> None:
-        self.owner = owner
+    def __init__(
+        self,
+        on_data: Callable[[_Protocol, bytes], None],
+        on_lost: Callable[[_Protocol, Exception | None], None],
+        writable: asyncio.Event,
+    ) -> None:
+        self.on_data = on_data
+        self.on_lost = on_lost
+        self.writable = writable
 
     def data_received(self, data: bytes) -> None:
-        self.owner._on_data(self, data)
+        self.on_data(self, data)
 
     def eof_received(self) -> bool:
         return False  # close the transport: connection_lost follows
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.owner._on_lost(self, exc)
+        self.on_lost(self, exc)
 
     def pause_writing(self) -> None:
-        self.owner._writable.clear()
+        self.writable.clear()
 
     def resume_writing(self) -> None:
-        self.owner._writable.set()
+        self.writable.set()
 
 
 class MultiplexedConnection:
@@ -273,7 +282,7 @@ class MultiplexedConnection:
                 return
             connection = self.pool.make_connection()  # type: ignore[no-untyped-call]
             await connection.connect()
-            protocol = _Protocol(self)
+            protocol = _Protocol(self._on_data, self._on_lost, self._writable)
             transport, self._stream_writer = take_over_transport(connection, protocol)
             self._parser = hiredis.Reader(protocolError=InvalidResponse, replyError=ResponseError)
             self._protocol, self._transport = protocol, transport
