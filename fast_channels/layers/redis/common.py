@@ -45,12 +45,13 @@ logger = structlog.get_logger("fast_channels.layers.redis")
 class RedisLayerBase(RedisLegacyMembers, BaseChannelLayer):
     """Options, shards, codec, local channels and groups, shared by the queue and pub/sub layers."""
 
-    # What a constructor call builds instead when `hosts` names a Redis Cluster. Set on the
-    # public class by its cluster variant's class statement (cluster.py: `class
-    # RedisClusterChannelLayer(RedisChannelLayer, cluster_variant_of=RedisChannelLayer)`):
-    # the variant names its base, never the base its variant, so this module imports none of
-    # them. The package's __init__ imports cluster.py, and Python runs it before any of its
-    # modules: a constructor call always finds the variant set.
+    # The type a constructor call returns when `hosts` names a Redis Cluster: a subclass with
+    # no behaviour of its own (the layer composes what differs from its shards; cluster.py
+    # says why the type remains). Set on the public class by its variant's class statement
+    # (cluster.py: `class RedisClusterChannelLayer(RedisChannelLayer,
+    # cluster_variant_of=RedisChannelLayer)`): the variant names its base, never the base its
+    # variant, so this module imports none of them. The package's __init__ imports cluster.py,
+    # and Python runs it before any of its modules: a constructor call always finds it set.
     cluster_variant: ClassVar[type[RedisLayerBase] | None] = None
 
     def __init_subclass__(

@@ -16,7 +16,8 @@ Keys (P = the layer prefix):
                   GROUP_SEND reaps the members of a process whose lease ended
 A frame is "<expires-at>\\n<target channels>\\n<payload>" (see envelope.py).
 
-On a Redis Cluster (cluster.py) the same keys carry hash tags so each script touches one slot:
+On a Redis Cluster (keys.py, groupsend.py) the same keys carry hash tags so each script
+touches one slot:
 P:{<process>}:q and P:{<process>}:n, P:{ch:<channel>}, P:{g:<group>}:m and P:{g:<group>}:c.
 There group_send is GROUP_MEMBERS in the group's slot, then one DELIVER per member process
 (and one SEND_LIST per plain channel), pipelined: one round trip per node involved. P:exp and

@@ -128,8 +128,8 @@ class _PushReader(asyncio.Protocol):
 
 
 class ShardSubscriber:
-    SUBSCRIBE, UNSUBSCRIBE = "SUBSCRIBE", "UNSUBSCRIBE"  # cluster.py: SSUBSCRIBE, SUNSUBSCRIBE
-    # cluster.py reads through redis-py instead: it turns MOVED replies into re-homing.
+    SUBSCRIBE, UNSUBSCRIBE = "SUBSCRIBE", "UNSUBSCRIBE"  # sharded.py: SSUBSCRIBE, SUNSUBSCRIBE
+    # sharded.py reads through redis-py instead: it turns MOVED replies into re-homing.
     take_over_transport = True
 
     def __init__(
