@@ -68,7 +68,7 @@ async def debug(request: Request) -> JSONResponse:
     if isinstance(layer, RedisPubSubChannelLayer):
         state["routes"] = sorted(name.decode() for name in layer._routes)
         state["subscriptions"] = sorted(
-            name.decode() for sub in layer._subscribers.values() for name in sub._wanted
+            name.decode() for sub in layer.subscriptions.readers() for name in sub._wanted
         )
     else:
         state["pullers"] = len(layer._receiver._pullers)

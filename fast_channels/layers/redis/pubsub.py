@@ -26,6 +26,7 @@ from fast_channels.layers.redis.common import RedisLayerBase, logger
 from fast_channels.layers.redis.envelope import make_frame
 from fast_channels.layers.redis.legacy import ForeignChannelError, PubSubLegacyMembers
 from fast_channels.layers.redis.sharded import NodeSubscriptions
+from fast_channels.layers.redis.subscriber import ShardSubscriber
 from fast_channels.layers.redis.subscriptions import ShardSubscriptions
 from fast_channels.layers.redis.tasks import stopping
 
@@ -61,6 +62,12 @@ class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
         name = f"{self.prefix}:{kind}:{target}".encode()
         self._routes[name] = (kind, target)
         return self.shards.index(target), name
+
+    def _subscriber(self, index: int) -> ShardSubscriber:
+        """Shard `index`'s subscriber, made on first use (tests read its state)."""
+        if not isinstance(self.subscriptions, ShardSubscriptions):
+            raise TypeError("on a Redis Cluster, subscribers are per node (sharded.py)")
+        return self.subscriptions.subscriber(index)
 
     def route(self, name: bytes) -> tuple[str, str] | None:
         """What a subscribed name is for: (kind, target), or None once unsubscribed."""

@@ -86,7 +86,7 @@ class ProcessReceiver:
                     await self._mark_memberships()
                 started = True
                 await self._pump(backoff)
-            except RedisError as exc:  # counted here, not by redis_op: the loop backs off, retries
+            except RedisError as exc:  # a retry loop: counted, then back off and reconnect
                 layer.count_error("receive", exc)
                 failed = True
                 await asyncio.sleep(backoff.next_delay())

@@ -28,19 +28,19 @@ class ShardSubscriptions:
     def readers(self) -> Iterable[ShardSubscriber]:
         return self.subscribers.values()
 
-    def _subscriber(self, index: int) -> ShardSubscriber:
+    def subscriber(self, index: int) -> ShardSubscriber:
         subscriber = self.subscribers.get(index)
         if subscriber is None:
             subscriber = self.subscribers[index] = ShardSubscriber(self.layer, index)
         return subscriber
 
     async def subscribe(self, index: int, name: bytes) -> None:
-        subscriber = self._subscriber(index)
+        subscriber = self.subscriber(index)
         if not subscriber.is_subscribed(name):
             await self.layer.subscribe_on(subscriber, name)
 
     async def unsubscribe(self, index: int, name: bytes) -> None:
-        await self._subscriber(index).unsubscribe(name)
+        await self.subscriber(index).unsubscribe(name)
 
     async def close(self) -> None:
         for subscriber in self.subscribers.values():
