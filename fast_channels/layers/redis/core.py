@@ -80,7 +80,8 @@ class RedisChannelLayer(RedisLayerBase):
 
     # -- keys ------------------------------------------------------------------------------
 
-    # The key scheme's (keys.py), for the readers and for tools that look at Redis.
+    # Key names come from the key scheme (keys.py): these ask it, for the readers and for
+    # tools and tests that look at Redis.
 
     def process_keys(self, process: str) -> tuple[str, str]:
         return self.keys.process_keys(process)
