@@ -14,7 +14,7 @@ instruments). tests/test_imports.py and the import-linter contracts (pyproject.t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Coroutine, Iterable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
@@ -132,8 +132,7 @@ class QueueLayer(LayerTasks, Protocol):
     @property
     def scripts(self) -> QueueScripts: ...
 
-    @property
-    def _local(self) -> Mapping[str, object]: ...
+    def is_current(self, channel: str, local: object) -> bool: ...
 
     def process_keys(self, process: str) -> tuple[str, str]: ...
 

@@ -179,6 +179,10 @@ class RedisLayerBase(RedisLegacyMembers, BaseChannelLayer):
         self.local.channel(channel, owned=True)
         return channel
 
+    def is_current(self, channel: str, local: object) -> bool:
+        """Whether `local` is still `channel`'s (a puller stops filling one released since)."""
+        return self._local.get(channel) is local
+
     def receive_delivery(self, channel: str) -> Coroutine[Any, Any, Delivery]:
         # Not a coroutine itself: on an instance's own channel the caller awaits _get()
         # directly, so a waiting receiver holds one coroutine frame, not two (with thousands

@@ -269,9 +269,7 @@ class ProcessReceiver:
         key = layer.list_key(channel)
         client = layer.shards.client(layer.shard_of_channel(channel))
         await asyncio.sleep(0)  # let the receiver that started us register as a waiter
-        # why: "is the buffer I fill still the channel's" is a question of the layer's local
-        # state, which the local-core rework (issue 18, item 2) gives a public API.
-        while local.buffer.has_receivers and layer._local.get(channel) is local and not stopping():
+        while local.buffer.has_receivers and layer.is_current(channel, local) and not stopping():
             try:
                 popped = await client.blpop([key], timeout=layer.block_timeout)
             except RedisError as exc:  # a retry loop: counted, then back off and pop again
