@@ -153,7 +153,8 @@ class NodeSubscriptions:
 
     async def _watch_nodes(self) -> None:
         """Move the subscriptions of a node unreachable for longer than socket_timeout."""
-        layer, down_since = self.layer, dict[str, float]()
+        layer = self.layer
+        down_since: dict[str, float] = {}
         while not stopping():
             await asyncio.sleep(layer.block_timeout)
             now = time.monotonic()
