@@ -3,8 +3,9 @@ another object's underscore members rare and explained (issue 18).
 
 Counted by `ast` over fast_channels/: a function's lines run from its `def` (decorators
 excluded) to its last line; an underscore read is an attribute `x._name` (not a dunder) whose
-`x` is not `self`, `cls`, `super()` or `type(self)`, outside `_compat.py`, whose whole job is
-reading our dependencies' internals. Each such read carries a `# why:` comment on its line or
+`x` is not `self`, `cls`, `super()` or `type(self)` and `_name` is no namedtuple method
+(`_replace`, ...), outside `_compat.py`, whose whole job is reading our dependencies'
+internals. Each such read carries a `# why:` comment on its line or
 in the comment right above it."""
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 50
 MAX_UNDERSCORE_READS = 10
 OWN = {"self", "cls"}
+# A namedtuple's public API: underscored only so as not to clash with field names.
+NAMEDTUPLE_API = {"_replace", "_asdict", "_fields", "_make", "_field_defaults"}
 
 
 def _modules() -> Iterator[tuple[Path, str, ast.Module]]:
@@ -43,6 +46,8 @@ def _underscore_reads(tree: ast.Module) -> Iterator[ast.Attribute]:
         if not isinstance(node, ast.Attribute) or not node.attr.startswith("_"):
             continue
         if node.attr.startswith("__") and node.attr.endswith("__"):
+            continue
+        if node.attr in NAMEDTUPLE_API:
             continue
         if not _is_own(node.value):
             yield node
@@ -95,5 +100,7 @@ def test_reads_of_other_objects_underscore_members_are_few_and_explained() -> No
 
 def test_the_checks_see_what_they_count() -> None:
     """The underscore rule tells another object's members from one's own."""
-    tree = ast.parse("self._a; cls._b; super()._c; type(self)._d; other._e; self.x._f; a.__g__")
+    tree = ast.parse(
+        "self._a; cls._b; super()._c; type(self)._d; other._e; self.x._f; a.__g__; t._replace"
+    )
     assert [ast.unparse(node) for node in _underscore_reads(tree)] == ["other._e", "self.x._f"]
