@@ -207,6 +207,10 @@ class AsyncWebsocketConsumer(AsyncConsumer):
             await self.base_send(message)
         except OSError as error:
             raise self._gone(error) from None
+        except RuntimeError as error:
+            if not self._accept_skipped(error):
+                raise
+            raise self._gone(error) from None
         self._sending = False
         self.instruments.bytes_out.observe(size)  # and counts the frame
         if close:
@@ -234,7 +238,18 @@ class AsyncWebsocketConsumer(AsyncConsumer):
             raise self._gone(error) from None
         self._sending = False
 
-    def _gone(self, error: OSError) -> ClientDisconnected:
+    def _accept_skipped(self, error: RuntimeError) -> bool:
+        """A frame refused because the server never sent our accept: uvicorn's sans-I/O
+        protocols (0.55: websockets-sansio, wsproto) skip a `websocket.accept` without error
+        when the client's connection is already closing (it dropped during the handshake),
+        then answer the next frame with RuntimeError("Expected ASGI message
+        'websocket.accept'..."). That client is gone (tests/consumer/test_handshake_drop.py);
+        any other RuntimeError is the application's and is returned as it is."""
+        if self._accepted and "Expected ASGI message 'websocket.accept'" in str(error):
+            return self._gone(error)
+        return error
+
+    def _gone(self, error: Exception) -> ClientDisconnected:
         """A send found the client gone (ASGI servers raise an OSError subclass): not a
         handler error. The consumer stops; the socket counts as closed abnormally, unless it
         was closed for a reason of ours first."""
@@ -354,6 +369,10 @@ class AsyncJsonWebsocketConsumer(GroupRecovery, AsyncWebsocketConsumer):
         try:
             await self.base_send({"type": "websocket.send", "text": text})
         except OSError as error:
+            raise self._gone(error) from None
+        except RuntimeError as error:
+            if not self._accept_skipped(error):
+                raise
             raise self._gone(error) from None
         self._sending = False
         self.instruments.bytes_out.observe(_text_size(text))
