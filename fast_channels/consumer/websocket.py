@@ -244,10 +244,8 @@ class AsyncWebsocketConsumer(AsyncConsumer):
         when the client's connection is already closing (it dropped during the handshake),
         then answer the next frame with RuntimeError("Expected ASGI message
         'websocket.accept'..."). That client is gone (tests/consumer/test_handshake_drop.py);
-        any other RuntimeError is the application's and is returned as it is."""
-        if self._accepted and "Expected ASGI message 'websocket.accept'" in str(error):
-            return self._gone(error)
-        return error
+        any other RuntimeError is the application's and propagates."""
+        return self._accepted and "Expected ASGI message 'websocket.accept'" in str(error)
 
     def _gone(self, error: Exception) -> ClientDisconnected:
         """A send found the client gone (ASGI servers raise an OSError subclass): not a
