@@ -24,7 +24,7 @@ from fast_channels.demo.consumers import (
     room_group,
 )
 from fast_channels.demo.events import RoomEventsConsumer
-from fast_channels.demo.layer import make_layer, unavailable_errors
+from fast_channels.demo.layer import ROOM_HISTORY, make_layer, unavailable_errors
 from fast_channels.demo.worker import (
     DEFAULT_STEP_DELAY,
     JOBS_CHANNEL,
@@ -71,7 +71,7 @@ def create_app(
     from_env = redis_url is None and redis_configured()
     # Built now, so a bad --redis-url fails before the server starts. Under the Helm chart the
     # layer comes from FAST_CHANNELS_* variables and every pod runs its own job worker.
-    layer = layer_from_env() if from_env else make_layer(redis_url)
+    layer = layer_from_env(group_history=ROOM_HISTORY) if from_env else make_layer(redis_url)
     mode: WorkerMode = worker or ("external" if redis_url else "in-process")
     if mode == "external" and redis_url is None:
         raise ValueError("An external worker needs a Redis layer: pass redis_url")

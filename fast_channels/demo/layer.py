@@ -6,6 +6,7 @@ import asyncio
 import importlib
 import inspect
 
+from fast_channels.config import group_history_from_env
 from fast_channels.layers import BaseChannelLayer, InMemoryChannelLayer
 from fast_channels.layers.history import GroupHistoryOption, HistoryPolicy
 
@@ -13,6 +14,8 @@ from fast_channels.layers.history import GroupHistoryOption, HistoryPolicy
 REDIS_PREFIX = "fast-channels-demo"
 # Room groups keep their last 100 messages for 10 minutes: enough for a page to recover across
 # a rolling restart or a phone's dropped connection, and to show a newcomer the recent talk.
+# FAST_CHANNELS_GROUP_HISTORY, when set, replaces it (fast_channels/config.py; the chart's
+# `redis.groupHistory`).
 ROOM_HISTORY: GroupHistoryOption = {"chat.*": HistoryPolicy(size=100, ttl=600.0)}
 
 
@@ -31,8 +34,9 @@ def unavailable_errors() -> tuple[type[Exception], ...]:
 
 
 def make_layer(redis_url: str | None = None) -> BaseChannelLayer:
+    history = group_history_from_env(default=ROOM_HISTORY)
     if redis_url is None:
-        return InMemoryChannelLayer(group_history=ROOM_HISTORY)
+        return InMemoryChannelLayer(group_history=history)
     # Imported lazily: the in-memory demo must run even where the Redis layer is absent.
     try:
         module = importlib.import_module("fast_channels.layers.redis")
@@ -48,8 +52,8 @@ def make_layer(redis_url: str | None = None) -> BaseChannelLayer:
         options: dict[str, object] = {}
         # Until the Redis layers keep group history (issue 19, built after issue 18) they do not
         # take the option: the demo then runs without recovery, as before.
-        if "group_history" in inspect.signature(layer_class).parameters:
-            options["group_history"] = ROOM_HISTORY
+        if history and "group_history" in inspect.signature(layer_class).parameters:
+            options["group_history"] = history
         layer = layer_class(
             hosts=[redis_url], prefix=REDIS_PREFIX, delivery="at_least_once", **options
         )
