@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from tests.deploy.chart import Manifests
+import helm_python as helm
+import pytest
+
+from fast_channels.config import parse_group_history
+from fast_channels.layers.history import HistoryPolicy
+from tests.deploy.chart import Manifests, render
+from tests.deploy.conftest import NAMESPACE, RELEASE
 
 REDIS_KEYS = {
     "FAST_CHANNELS_REDIS_URL",
@@ -92,3 +98,26 @@ def test_no_secret_wiring_without_existing_secrets(rendered: dict[str, Manifests
         pod = rendered[name].app_deployment()["spec"]["template"]["spec"]
         assert "FAST_CHANNELS_REDIS_PASSWORD" not in env(rendered[name])
         assert all(v["name"] != "redis-tls" for v in pod["volumes"])
+
+
+def test_group_history_reaches_the_app_as_the_variable_it_parses(chart: helm.Chart) -> None:
+    """`redis.groupHistory` becomes FAST_CHANNELS_GROUP_HISTORY, in the form the library reads;
+    left empty, the variable is absent and the app's own history stands."""
+    value = "chat.*=100:600, orders.*=50:0.5"
+    config = render(chart, {"redis": {"groupHistory": value}}, RELEASE, NAMESPACE).config()
+    assert config["FAST_CHANNELS_GROUP_HISTORY"] == value
+    assert parse_group_history(config["FAST_CHANNELS_GROUP_HISTORY"]) == {
+        "chat.*": HistoryPolicy(100, 600.0),
+        "orders.*": HistoryPolicy(50, 0.5),
+    }
+    off = render(chart, {"redis": {"groupHistory": "none"}}, RELEASE, NAMESPACE).config()
+    assert parse_group_history(off["FAST_CHANNELS_GROUP_HISTORY"]) == {}
+    defaults = render(chart, {}, RELEASE, NAMESPACE).config()
+    assert "FAST_CHANNELS_GROUP_HISTORY" not in defaults
+
+
+@pytest.mark.parametrize("value", ["chat.*", "chat.*=0:600", "chat.*=100:0", "a=1:1,", "a=1:1s"])
+def test_the_schema_refuses_a_malformed_group_history(chart: helm.Chart, value: str) -> None:
+    with pytest.raises(helm.HelmValuesError) as raised:
+        chart.render({"redis": {"groupHistory": value}}, name=RELEASE, namespace=NAMESPACE)
+    assert "at '/redis/groupHistory'" in str(raised.value)
