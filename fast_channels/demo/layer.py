@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import inspect
 
 from fast_channels.config import group_history_from_env
 from fast_channels.layers import BaseChannelLayer, InMemoryChannelLayer
@@ -49,11 +48,7 @@ def make_layer(redis_url: str | None = None) -> BaseChannelLayer:
     try:
         # Jobs at least once: a worker killed mid-job leaves its jobs to the next one (only
         # the workers' named channel changes; sockets' channels stay at most once).
-        options: dict[str, object] = {}
-        # Until the Redis layers keep group history (issue 19, built after issue 18) they do not
-        # take the option: the demo then runs without recovery, as before.
-        if history and "group_history" in inspect.signature(layer_class).parameters:
-            options["group_history"] = history
+        options: dict[str, object] = {"group_history": history} if history else {}
         layer = layer_class(
             hosts=[redis_url], prefix=REDIS_PREFIX, delivery="at_least_once", **options
         )

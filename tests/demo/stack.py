@@ -8,7 +8,6 @@ processes); "redis" is two servers on one Redis, and needs the Redis layers' gro
 from __future__ import annotations
 
 import contextlib
-import inspect
 import itertools
 import threading
 from collections.abc import Iterator
@@ -26,9 +25,15 @@ REDIS_HISTORY_MISSING = (
 
 
 def redis_history_available() -> bool:
+    """Whether RedisChannelLayer takes `group_history` (it forwards **kwargs, so its signature
+    does not say: build one; nothing connects until it is used)."""
     from fast_channels.layers.redis import RedisChannelLayer
 
-    return "group_history" in inspect.signature(RedisChannelLayer).parameters
+    try:
+        RedisChannelLayer(hosts=["redis://127.0.0.1:1/0"], group_history={"x": (1, 1.0)})
+    except TypeError:
+        return False
+    return True
 
 
 @dataclass
