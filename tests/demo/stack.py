@@ -8,12 +8,12 @@ processes); "redis" is two servers on one Redis, and needs the Redis layers' gro
 from __future__ import annotations
 
 import contextlib
-import itertools
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-
-import httpx
 
 from tests.demo.conftest import DemoServer
 from tests.support.nginx import Nginx
@@ -62,40 +62,55 @@ class Stack:
 @dataclass
 class Broadcaster:
     """Posts numbered messages straight to the servers (a backend service, not behind the
-    clients' proxy), in turn, until stopped. `accepted`: answered 202, so sent; `unsure`: the
-    request failed after it may have reached the server (may or may not have been sent)."""
+    clients' proxy), in turn, until stopped: tests/support/broadcaster.py in its own process,
+    its report read here as it comes. `accepted`: answered 202, so sent, in order; `unsure`:
+    the request failed after it may have reached the server (may or may not have been sent)."""
 
     room: str
     ports: list[int]
-    interval: float
+    per_second: float
+    in_flight: int = 1  # above 1: `accepted` is in no particular order (see the broadcaster)
     accepted: list[str] = field(default_factory=list)
     unsure: set[str] = field(default_factory=set)
-    stopping: threading.Event = field(default_factory=threading.Event)
     progress: threading.Event = field(default_factory=threading.Event)
+    post_seconds: list[float] = field(default_factory=list)  # how long each post took
+    refused = 0  # posts no server took (all refusing or draining): not sent, not expected
+    started: float = 0.0
+    stopped: float = 0.0
 
-    def run(self) -> None:
-        with httpx.Client(timeout=5) as client:
-            for number in itertools.count(1):
-                if self.stopping.wait(self.interval):
-                    return
-                self._post(client, number)
+    def start(self) -> None:
+        self.started = time.monotonic()
+        command = [sys.executable, "-m", "tests.support.broadcaster", self.room,
+                   str(self.per_second), str(self.in_flight), *map(str, self.ports)]  # fmt: skip
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
-    def _post(self, client: httpx.Client, number: int) -> None:
-        text = f"m-{number:05d}"
-        for port in self.ports[number % 2 :] + self.ports[: number % 2]:
-            url = f"http://127.0.0.1:{port}/api/rooms/{self.room}/broadcast"
-            try:
-                response = client.post(url, json={"message": text})
-            except httpx.ConnectError:
-                continue  # refused: nothing was sent, try the other server
-            except httpx.TransportError:
-                self.unsure.add(text)
-                return
-            if response.status_code == 202:
-                self.accepted.append(text)
-                self.progress.set()
-                return
-            # 503 while draining: not sent; try the other server.
+    def _read(self) -> None:
+        """The process's report, as it comes (in a thread), until it exits."""
+        assert self.process.stdout is not None
+        with self.process.stdout as report:
+            for line in report:
+                outcome, text, seconds = line.split()
+                self.post_seconds.append(float(seconds))
+                if outcome == "accepted":
+                    self.accepted.append(text)
+                    self.progress.set()
+                elif outcome == "unsure":
+                    self.unsure.add(text)
+                else:
+                    self.refused += 1
+        self.stopped = time.monotonic()
+
+    def stop(self) -> None:
+        self.process.terminate()  # the post in flight is finished and reported
+        self.process.wait(timeout=30)
+        self._reader.join(timeout=30)
+
+    @property
+    def rate(self) -> float:
+        """Messages accepted per second while it ran."""
+        return len(self.accepted) / max(self.stopped - self.started, 1e-9)
 
 
 @contextlib.contextmanager
@@ -122,12 +137,12 @@ def demo_stack(layer: str, redis_url: str | None = None) -> Iterator[Stack]:
 
 
 @contextlib.contextmanager
-def broadcasting(stack: Stack, room: str, per_second: float = 20) -> Iterator[Broadcaster]:
-    broadcaster = Broadcaster(room, [s.port for s in stack.servers], 1 / per_second)
-    thread = threading.Thread(target=broadcaster.run, daemon=True)
-    thread.start()
+def broadcasting(
+    stack: Stack, room: str, per_second: float = 20, in_flight: int = 1
+) -> Iterator[Broadcaster]:
+    broadcaster = Broadcaster(room, [s.port for s in stack.servers], per_second, in_flight)
+    broadcaster.start()
     try:
         yield broadcaster
     finally:
-        broadcaster.stopping.set()
-        thread.join(timeout=30)
+        broadcaster.stop()
