@@ -10,7 +10,6 @@ from fast_channels.config import layer_from_env, parse_group_history
 from fast_channels.layers import InMemoryChannelLayer
 from fast_channels.layers.history import HistoryPolicy, Position
 from fast_channels.layers.redis import RedisChannelLayer, RedisPubSubChannelLayer
-from tests.demo.stack import REDIS_HISTORY_MISSING, redis_history_available
 from tests.support.redis_server import RedisServer
 
 
@@ -162,7 +161,6 @@ def test_the_variable_replaces_or_turns_off_the_apps_default() -> None:
     assert off.history_policy("chat.x") is None
 
 
-@pytest.mark.skipif(not redis_history_available(), reason=REDIS_HISTORY_MISSING)
 async def test_the_variable_gives_the_redis_layers_their_history(redis_server: RedisServer) -> None:
     for kind in ("redis", "redis_pubsub"):
         env = {

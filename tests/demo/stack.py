@@ -2,7 +2,7 @@
 was accepted: the set-up of the recovery "Done when" tests (browser and Python clients).
 
 The layer kind is a parameter: "in-memory" is one server (its layer cannot be shared between
-processes); "redis" is two servers on one Redis, and needs the Redis layers' group history.
+processes); "redis" is two servers on one Redis.
 """
 
 from __future__ import annotations
@@ -17,23 +17,6 @@ from dataclasses import dataclass, field
 
 from tests.demo.conftest import DemoServer
 from tests.support.nginx import Nginx
-
-REDIS_HISTORY_MISSING = (
-    "needs group history in the Redis layers (issue 19, after issue 18): "
-    "RedisChannelLayer does not take group_history yet"
-)
-
-
-def redis_history_available() -> bool:
-    """Whether RedisChannelLayer takes `group_history` (it forwards **kwargs, so its signature
-    does not say: build one; nothing connects until it is used)."""
-    from fast_channels.layers.redis import RedisChannelLayer
-
-    try:
-        RedisChannelLayer(hosts=["redis://127.0.0.1:1/0"], group_history={"x": (1, 1.0)})
-    except TypeError:
-        return False
-    return True
 
 
 @dataclass

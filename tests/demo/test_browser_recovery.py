@@ -2,9 +2,8 @@
 spread over the demo servers behind a real nginx, loses nothing and repeats nothing on screen
 while the servers restart one after the other, or while the proxy cuts every connection.
 
-The layer kind is a parameter. The rolling restart needs the Redis layers' group history (an
-in-memory history dies with its process: that case must report "may be missing", checked
-below); it is skipped, with its reason, until RedisChannelLayer takes `group_history`.
+The layer kind is a parameter. The rolling restart is the Redis layer's (an in-memory history
+dies with its process: that case must report "may be missing", checked below).
 """
 
 from __future__ import annotations
@@ -17,14 +16,7 @@ import pytest
 
 from tests.demo.cdp import Page, open_tabs
 from tests.demo.conftest import DemoServer
-from tests.demo.stack import (
-    REDIS_HISTORY_MISSING,
-    Broadcaster,
-    Stack,
-    broadcasting,
-    demo_stack,
-    redis_history_available,
-)
+from tests.demo.stack import Broadcaster, Stack, broadcasting, demo_stack
 from tests.demo.test_browser import CHROMIUM
 from tests.support.nginx import NGINX, SKIP_REASON
 
@@ -46,8 +38,6 @@ SYSTEM = "Array.from(document.querySelectorAll('#messages li.system')).map(li =>
 def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     redis_url = None
     if request.param == "redis":
-        if not redis_history_available():
-            pytest.skip(REDIS_HISTORY_MISSING)
         redis_url = request.getfixturevalue("own_redis_server").url
     with demo_stack(request.param, redis_url) as built:
         yield built
