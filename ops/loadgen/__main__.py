@@ -56,6 +56,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--drain", type=float, default=2.0, help="seconds to wait for late deliveries")
     p.add_argument("--connect-timeout", type=float, default=10.0, help="seconds per connection")
     p.add_argument("--json", type=Path, help="also write the report as JSON to this file")
+    p.add_argument(
+        "--recover", action="store_true",
+        help="clients reconnect after any close and recover what they missed "
+        "(fast_channels.client, wire protocol v1): every member must get every message",
+    )  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress line on stderr")
     return p
 
@@ -74,6 +79,7 @@ def config_from(args: argparse.Namespace) -> Config:
         drain=args.drain,
         connect_timeout=args.connect_timeout,
         progress=None if args.quiet else sys.stderr,
+        recover=args.recover,
     )
 
 

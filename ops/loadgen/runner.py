@@ -37,6 +37,9 @@ class Config:
     drain: float = 2.0
     connect_timeout: float = 10.0
     progress: TextIO | None = sys.stderr
+    # Clients that reconnect and recover (fast_channels.client, ops/loadgen/recovering.py):
+    # every member is expected to get every message of its room, across its reconnections.
+    recover: bool = False
 
     def room(self, client: int) -> int:
         return client % self.rooms
@@ -142,6 +145,9 @@ class LoadRun:
             content = json.loads(frame)
         except ValueError:
             return
+        self._on_content(receiver, content)
+
+    def _on_content(self, receiver: int, content: Any) -> None:
         tag = content.get(self.config.key) if isinstance(content, dict) else None
         if not isinstance(tag, str) or not tag.startswith(f"{MARK}:{self.run_id}:"):
             if isinstance(content, dict) and "error" in content:  # the server refused a frame
@@ -209,4 +215,8 @@ class LoadRun:
 
 async def run(config: Config) -> Report:
     """Runs one bounded load run against `config.url` and returns its report."""
+    if config.recover:
+        from ops.loadgen.recovering import RecoveringLoadRun
+
+        return await RecoveringLoadRun(config).run()
     return await LoadRun(config).run()

@@ -71,6 +71,8 @@ class Report:
     connect_failures: list[str]
     error_samples: list[str]
     latency_s: dict[str, float]
+    # --recover only: fc.recovery answers after a reconnection, by outcome, and reconnections.
+    recoveries: dict[str, int] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,6 +90,17 @@ class Report:
                 f" {self.lost} lost, {self.duplicates} duplicates",
                 f"latency    p50 {ms['p50']:.2f} ms  p90 {ms['p90']:.2f} ms"
                 f"  p99 {ms['p99']:.2f} ms  max {ms['max']:.2f} ms",
+                *(
+                    [
+                        f"recovery   {self.recoveries['reconnections']} reconnections:"
+                        f" {self.recoveries['complete']} complete,"
+                        f" {self.recoveries['incomplete']} incomplete;"
+                        f" {self.recoveries['partly_delivered']} messages missed by some members,"
+                        f" {self.recoveries['never_delivered']} by all (lost on the way in)"
+                    ]
+                    if self.recoveries is not None
+                    else []
+                ),
                 *(f"failed     {reason}" for reason in self.connect_failures),
                 *(
                     [f"errors     {self.error_replies} error replies from the server, e.g.:"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -21,7 +22,7 @@ START_TIMEOUT = 20.0
 class DemoProcess:
     """One `python -m fast_channels <args>` subprocess, its output kept in a file for failures."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.args = args
         self.log = Path(tempfile.mkstemp(prefix="fc-demo-", suffix=".log")[1])
         with self.log.open("wb") as out:
@@ -29,6 +30,7 @@ class DemoProcess:
                 [sys.executable, "-m", "fast_channels", *args],
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                env={**os.environ, **env} if env else None,
             )
 
     def output(self) -> str:
@@ -40,9 +42,13 @@ class DemoProcess:
 
 
 class DemoServer(DemoProcess):
-    def __init__(self, *extra: str, port: int | None = None) -> None:
+    def __init__(
+        self, *extra: str, port: int | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port() if port is None else port
-        super().__init__("demo", "--port", str(self.port), "--log-level", "warning", *extra)
+        super().__init__(
+            "demo", "--port", str(self.port), "--log-level", "warning", *extra, env=env
+        )
         self.http = f"http://127.0.0.1:{self.port}"
         self.ws = f"ws://127.0.0.1:{self.port}"
         self._wait_until_ready()

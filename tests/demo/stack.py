@@ -27,12 +27,13 @@ class Stack:
     servers: list[DemoServer]
     proxy: Nginx
     extra: tuple[str, ...]
+    env: dict[str, str] | None = None  # the servers' extra environment
 
     def restart(self, index: int) -> None:
         """SIGTERM (the drain closes sockets with 1001), wait for the exit, start it again."""
         old = self.servers[index]
         old.stop()
-        self.servers[index] = DemoServer(*self.extra, port=old.port)
+        self.servers[index] = DemoServer(*self.extra, port=old.port, env=self.env)
 
     def stop_proxy(self) -> None:
         """Every client connection cut at once, new ones refused; the servers stay."""
@@ -97,8 +98,11 @@ class Broadcaster:
 
 
 @contextlib.contextmanager
-def demo_stack(layer: str, redis_url: str | None = None) -> Iterator[Stack]:
-    """in-memory: one server; redis: two servers on the Redis at `redis_url`."""
+def demo_stack(
+    layer: str, redis_url: str | None = None, env: dict[str, str] | None = None
+) -> Iterator[Stack]:
+    """in-memory: one server; redis: two servers on the Redis at `redis_url`. `env`: the
+    servers' extra environment (e.g. FAST_CHANNELS_GROUP_HISTORY)."""
     if layer == "in-memory":
         extra: tuple[str, ...] = ("--step-delay", "0.01")
         count = 1
@@ -109,8 +113,8 @@ def demo_stack(layer: str, redis_url: str | None = None) -> Iterator[Stack]:
     built = None
     try:
         for _ in range(count):
-            servers.append(DemoServer(*extra))
-        built = Stack(layer, servers, Nginx([s.port for s in servers]), extra)
+            servers.append(DemoServer(*extra, env=env))
+        built = Stack(layer, servers, Nginx([s.port for s in servers]), extra, env)
         yield built
     finally:
         if built is not None:
