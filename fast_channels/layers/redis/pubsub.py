@@ -262,6 +262,9 @@ class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
             logger.exception("fast_channels.layer.callback_failed", layer=self.alias, callback=name)
 
     async def flush(self) -> None:
+        if self.group_history:  # the only keys this layer writes (history.py)
+            with self.redis_op("flush"):
+                await self._delete_prefixed_keys()
         for kind, target in list(self._routes.values()):
             if kind != "p":
                 await self._unsubscribe(kind, target)
