@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fast_channels.layers.buffer import Delivery
-from fast_channels.layers.history import HistoryPolicy
+from fast_channels.layers.history import GroupHistoryOption, HistoryPolicy
 from fast_channels.layers.redis._types import Subscriber
 from fast_channels.layers.redis.common import RedisLayerBase, logger
 from fast_channels.layers.redis.envelope import make_frame
@@ -42,9 +42,11 @@ class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
         *args: Any,
         on_disconnect: Callback | None = None,
         on_reconnect: Callback | None = None,
+        group_history: GroupHistoryOption | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(*args, **kwargs)
+        # Named here, not only in **kwargs: tools read the option from the signature.
+        super().__init__(*args, group_history=group_history, **kwargs)
         for name, callback in (("on_disconnect", on_disconnect), ("on_reconnect", on_reconnect)):
             if callback is not None and not callable(callback):
                 raise TypeError(f"{name} must be a callable, got {callback!r}")
@@ -262,6 +264,9 @@ class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
             logger.exception("fast_channels.layer.callback_failed", layer=self.alias, callback=name)
 
     async def flush(self) -> None:
+        if self.group_history:  # the only keys this layer writes (history.py)
+            with self.redis_op("flush"):
+                await self._delete_prefixed_keys()
         for kind, target in list(self._routes.values()):
             if kind != "p":
                 await self._unsubscribe(kind, target)
