@@ -18,6 +18,7 @@ from fast_channels.layers.buffer import (
 )
 from fast_channels.layers.history import GroupHistoryOption, HistoryRead, LocalHistory, Position
 from fast_channels.layers.local import LocalChannel, LocalChannels
+from fast_channels.layers.presence import LocalPresence, PresenceStore
 from fast_channels.observability.tracing import current_traceparent
 
 
@@ -165,6 +166,9 @@ class InMemoryChannelLayer(BaseChannelLayer):
     def local_backlog(self) -> int:
         return self.local.backlog()
 
+    def _make_presence(self) -> PresenceStore:
+        return LocalPresence(self)
+
     async def read_history(self, group: str, since: Position | None = None) -> HistoryRead:
         if self._history is None:
             return await super().read_history(group, since)
@@ -176,6 +180,7 @@ class InMemoryChannelLayer(BaseChannelLayer):
 
     async def flush(self) -> None:
         self.local.forget_everything()
+        self._forget_presence()
         if self._history is not None:  # lost: the next positions are of new epochs
             self._history.clear()
 
