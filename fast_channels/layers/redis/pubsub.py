@@ -44,6 +44,8 @@ class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        if isinstance(process_lease, bool) or not isinstance(process_lease, int | float):
+            raise TypeError(f"process_lease must be a number of seconds, got {process_lease!r}")
         if not 0 < process_lease < math.inf:
             raise ValueError(f"process_lease must be above 0 seconds, got {process_lease!r}")
         self.process_lease = float(process_lease)  # presence's lease (layers/redis/presence.py)
