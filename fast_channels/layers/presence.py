@@ -9,6 +9,7 @@ leaves the storage to its subclass. Events go by group_send to the group's *even
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from abc import ABC, abstractmethod
@@ -146,8 +147,11 @@ class PresenceStore(ABC):
             await self.leave(group, channel)
 
     async def _announce(self, events: list[dict[str, Any]], group: str, kind: str) -> None:
-        for event in events:
-            await self.layer.group_send(events_group(group), event)
+        target = events_group(group)
+        if len(events) == 1:
+            await self.layer.group_send(target, events[0])
+        else:  # together: a Redis layer pipelines them (a dead process's many leaves)
+            await asyncio.gather(*(self.layer.group_send(target, event) for event in events))
         self.layer.metrics.presence_event(kind, len(events))
 
     async def announce_reaped(self, group: str, reaped: dict[str, Info]) -> None:

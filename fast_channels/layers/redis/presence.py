@@ -34,6 +34,7 @@ from fast_channels.layers.presence import (
     decode_info,
     encode_info,
     join_event,
+    leave_event,
     logger,
 )
 from fast_channels.layers.redis._types import LayerTasks, ScriptHost
@@ -94,6 +95,9 @@ class RedisPresence(PresenceStore):
         self.interval = self.lease / 6  # as the queue layer's heartbeat: 5 beats of slack
         self.ttl = math.ceil(3 * self.lease)
         self._keeper: asyncio.Task[None] | None = None
+        # group -> channels whose leave failed (Redis unreachable): retried by the keeper, so
+        # an entry this process no longer holds is not kept alive by its renewals.
+        self._unleft: dict[str, set[str]] = {}
 
     def keys(self, group: str) -> list[str]:
         tag = f"{self.redis.prefix}:{{g:{group}}}"
@@ -121,7 +125,12 @@ class RedisPresence(PresenceStore):
 
     async def _remove(self, group: str, channel: str, info: Info, last: bool) -> Info | None:
         args = [channel, self.redis.process_id, 1 if last else 0]
-        old = await self._run("presence_leave", group, args)
+        try:
+            old = await self._run("presence_leave", group, args)
+        except RedisError:
+            self._unleft.setdefault(group, set()).add(channel)
+            self._joined(group)
+            raise
         return decode_info(old.partition(b"\n")[2]) if old else None
 
     async def _read(self, group: str) -> dict[str, Info]:
@@ -137,16 +146,18 @@ class RedisPresence(PresenceStore):
 
     async def _keep(self) -> None:
         """Renew this process's lease in every group where it holds entries, while it does."""
-        while self.held:
+        while self.held or self._unleft:
             await asyncio.sleep(self.interval)
-            renewals: list[Coroutine[Any, Any, None]] = [
-                self._renew(group) for group in list(self.held)
-            ]
+            groups = set(self.held) | set(self._unleft)
+            renewals: list[Coroutine[Any, Any, None]] = [self._renew(group) for group in groups]
             # Together: the batched connection sends them in one round trip per shard.
             await asyncio.gather(*renewals)
 
     async def _renew(self, group: str) -> None:
         try:
+            await self._leave_again(group)
+            if group not in self.held:
+                return
             lost, reaped = await self._run(
                 "presence_renew", group, [self.redis.process_id, self.lease, self.ttl]
             )
@@ -157,6 +168,21 @@ class RedisPresence(PresenceStore):
             pass  # counted by _run; the next beat tries again, within the lease
         except Exception as exc:  # the keeper must go on for the other groups
             logger.warning("fast_channels.presence.renew_failed", group=group, error=repr(exc))
+
+    async def _leave_again(self, group: str) -> None:
+        """The leaves that failed in this group, once more (raises while Redis still fails)."""
+        for channel in list(self._unleft.get(group, ())):
+            if channel in self.held.get(group, {}):  # joined again since: nothing to undo
+                self._unleft[group].discard(channel)
+                continue
+            args = [channel, self.redis.process_id, 0 if group in self.held else 1]
+            old = await self._run("presence_leave", group, args)
+            self._unleft[group].discard(channel)
+            if old:
+                info = decode_info(old.partition(b"\n")[2])
+                await self._announce([leave_event(group, channel, info, "left")], group, "leave")
+        if not self._unleft.get(group, True):
+            del self._unleft[group]
 
     async def _rewrite(self, group: str) -> None:
         """Our lease was gone (we stalled past it and were reaped, or Redis lost its data):

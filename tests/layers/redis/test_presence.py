@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+import redis
 
 from fast_channels.layers.presence import events_group
 from fast_channels.layers.redis import RedisChannelLayer, RedisPubSubChannelLayer
@@ -23,6 +24,7 @@ from tests.layers.redis.conftest import command_calls, metric
 from tests.support.redis_cluster import RedisCluster
 from tests.support.redis_server import RedisServer
 from tests.support.sentinel import SentinelTopology
+from tests.support.tcp_proxy import TcpProxy
 
 LEASE = 1.0
 Maker = Callable[[], RedisLayerBase]
@@ -113,11 +115,13 @@ async def test_an_instance_reaped_after_a_stall_writes_its_entries_again(make: M
 
 
 async def test_reading_ten_thousand_members_is_one_call(make_redis: Any, redis_server: Any) -> None:
-    layer: RedisChannelLayer = make_redis()
+    # A long lease: no renewal of its own between the two counts.
+    layer: RedisChannelLayer = make_redis(process_lease=600)
     channels = [f"member.{i}!x" for i in range(10_000)]
     for start in range(0, len(channels), 500):
         part = channels[start : start + 500]
         await asyncio.gather(*(layer.presence_join("big", c, {"n": i}) for i, c in enumerate(part)))
+    await layer.read_presence("other")  # the script loaded (a first EVALSHA gets NOSCRIPT)
     before = command_calls(redis_server, "evalsha")
     members = await layer.read_presence("big")
     assert command_calls(redis_server, "evalsha") == before + 1
@@ -125,3 +129,37 @@ async def test_reading_ten_thousand_members_is_one_call(make_redis: Any, redis_s
     assert members["member.1!x"] == {"n": 1}
     await layer.flush()
     assert layer.presence.held == {}
+
+
+async def test_a_leave_that_failed_is_made_once_redis_answers(redis_server: RedisServer) -> None:
+    """Redis unreachable during a leave (the consumer's cleanup logs it and goes on): the
+    keeper leaves again once it answers, with the leave event, rather than leave the entry
+    to its lease (or to the keys' TTL, which sends no event)."""
+    proxy = TcpProxy(int(redis_server.url.rsplit(":", 1)[1].split("/")[0]))
+    await proxy.start()
+    prefix = f"unleft-{uuid.uuid4().hex[:8]}"
+    layers = [
+        RedisChannelLayer(hosts=[url], prefix=prefix, process_lease=LEASE)
+        for url in (proxy.url, redis_server.url)
+    ]
+    for layer in layers:
+        layer.bind_alias(f"unleft-{uuid.uuid4().hex[:8]}")
+    cut, direct = layers
+    try:
+        watcher, ann = await direct.new_channel(), await cut.new_channel()
+        await direct.group_add(events_group("room"), watcher)
+        await cut.presence_join("room", ann, {"name": "ann"})
+        assert (await asyncio.wait_for(direct.receive(watcher), 5))["type"] == "presence.join"
+        await proxy.close()
+        with pytest.raises(redis.RedisError):
+            await cut.presence_leave("room", ann)
+        assert set(await direct.read_presence("room")) == {ann}  # still there
+        await proxy.start()
+        left = await asyncio.wait_for(direct.receive(watcher), 10)
+        assert (left["type"], left["channel"], left["reason"]) == ("presence.leave", ann, "left")
+        assert await direct.read_presence("room") == {}
+        assert metric("layer_redis_errors_total", layer=cut.alias, op="presence") >= 1
+    finally:
+        for layer in layers:
+            await layer.close()
+        await proxy.close()
