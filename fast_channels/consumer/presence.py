@@ -40,12 +40,16 @@ class ConsumerPresence:
 
     async def join_presence(self, group: str, info: dict[str, Any]) -> None:
         """Join `group` (left at cleanup, as the consumer's `groups` are) and its presence
-        with `info`; with an event handler, its events too. The calls are made together, so
-        a Redis layer sends them in one pipelined round trip."""
+        with `info`; with an event handler, its events too. The calls are made together: a
+        Redis layer sends them in one pipelined round trip (then the join event). Its own
+        join event reaches it too, except on the pub/sub layer, where its subscription to the
+        events may come after."""
         layer, channel = self._presence_layer(), self.channel_name
         calls: list[Awaitable[None]] = [layer.group_add(group, channel)]
         if self.wants_presence_events():
             calls.append(layer.group_add(events_group(group), channel))
+        # Issued after the events membership: on one connection, Redis runs them in order.
+        calls.append(layer.presence_join(group, channel, info))
         # Listed first: cleanup leaves it even if a call below fails or is cancelled.
         if group not in self._presence_groups:
             self._presence_groups = (*self._presence_groups, group)
@@ -53,8 +57,6 @@ class ConsumerPresence:
         if isinstance(groups, list) and group not in groups:
             groups.append(group)
         await asyncio.gather(*calls)
-        # After the events membership: this consumer gets its own join event, as the others do.
-        await layer.presence_join(group, channel, info)
 
     async def leave_presence(self, group: str) -> None:
         """Leave `group`'s presence and its events; the group membership itself stays."""
