@@ -71,12 +71,20 @@ class ConsumerPresence:
         return await self._presence_layer().read_presence(group)
 
     async def _leave_all_presence(self) -> None:
-        """At cleanup: the events memberships go with the channel's release."""
+        """At cleanup. The events membership goes first (issued first, so on one connection
+        Redis runs it first): its own leave event would reach a channel about to be released,
+        and be counted as dropped."""
         layer = self.channel_layer
         groups, self._presence_groups = self._presence_groups, ()
-        if layer is not None:
-            for group in groups:
-                await layer.presence_leave(group, self.channel_name)
+        if layer is None:
+            return
+        watching = self.wants_presence_events()
+        for group in groups:
+            calls: list[Awaitable[None]] = []
+            if watching:
+                calls.append(layer.group_discard(events_group(group), self.channel_name))
+            calls.append(layer.presence_leave(group, self.channel_name))
+            await asyncio.gather(*calls)
 
     # Default handlers: a class overriding one of them gets both kinds of events.
     async def presence_join(self, event: dict[str, Any]) -> None:

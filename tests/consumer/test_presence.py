@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from fast_channels.consumer import AsyncJsonWebsocketConsumer
 from fast_channels.layers import InMemoryChannelLayer
@@ -108,3 +109,19 @@ async def test_a_failing_handler_still_leaves_presence(memory_layer: InMemoryCha
     assert await watcher.receive_json_from() == {"left": "fragile", "reason": "left"}
     assert [i["name"] for i in (await memory_layer.read_presence("room")).values()] == ["watcher"]
     await watcher.disconnect()
+
+
+async def test_a_leaving_watcher_gets_no_leave_event_of_its_own(
+    memory_layer: InMemoryChannelLayer,
+) -> None:
+    """Its events membership goes before its entry: its own leave would reach a channel
+    about to be released, and be counted as a dropped message."""
+    labels = {"layer": memory_layer.alias, "reason": "released"}
+    name = "fast_channels_layer_messages_dropped_total"
+    before = REGISTRY.get_sample_value(name, labels) or 0.0
+    ann = await connected(Room, "ann")
+    await ann.receive_json_from()
+    await ann.receive_json_from()
+    await ann.disconnect()
+    assert (REGISTRY.get_sample_value(name, labels) or 0.0) == before
+    assert memory_layer.channels == {}
