@@ -41,12 +41,13 @@ from fast_channels.layers.redis._types import LayerTasks, ScriptHost
 
 DEFAULT_LEASE = 30.0
 NAMES = ("presence_join", "presence_leave", "presence_read", "presence_renew")
+PRELUDE = "presence_prelude"  # lua/presence_prelude.lua, sent first with every script
 
 
 def _load() -> dict[str, tuple[bytes, str]]:
     """Each script's body (the prelude, then its file) and SHA, read once at import."""
     lua = resources.files("fast_channels.layers.redis") / "lua"
-    prelude = (lua / "presence_prelude.lua").read_text(encoding="utf-8")
+    prelude = (lua / f"{PRELUDE}.lua").read_text(encoding="utf-8")
     scripts = {}
     for name in NAMES:
         body = f"{prelude}\n{(lua / f'{name}.lua').read_text(encoding='utf-8')}".encode()
