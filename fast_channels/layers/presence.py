@@ -116,7 +116,11 @@ class PresenceStore(ABC):
     async def join(self, group: str, channel: str, info: Any) -> None:
         require_presence_group(group)
         checked = validate_info(info)
-        changed = await self._write(group, channel, checked)
+        try:
+            changed = await self._write(group, channel, checked)
+        except BaseException:  # an error, or cancelled (a cleanup timeout): maybe written
+            self._write_failed(group, channel)
+            raise
         entries = self.held.setdefault(group, {})
         if channel not in entries:
             self.layer.metrics.presence_entries.inc()
@@ -172,6 +176,9 @@ class PresenceStore(ABC):
         count = sum(len(entries) for entries in self.held.values())
         self.layer.metrics.presence_entries.dec(count)
         self.held.clear()
+
+    def _write_failed(self, group: str, channel: str) -> None:  # noqa: B027 - optional hook
+        """Hook: a _write() raised, and may have stored the entry all the same."""
 
     def _joined(self, group: str) -> None:  # noqa: B027 - optional hook
         """Hook: this process holds an entry in `group` (the Redis store starts its keeper)."""

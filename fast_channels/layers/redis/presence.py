@@ -96,8 +96,8 @@ class RedisPresence(PresenceStore):
         self.interval = self.lease / 6  # as the queue layer's heartbeat: 5 beats of slack
         self.ttl = math.ceil(3 * self.lease)
         self._keeper: asyncio.Task[None] | None = None
-        # group -> channels whose leave failed (Redis unreachable): retried by the keeper, so
-        # an entry this process no longer holds is not kept alive by its renewals.
+        # group -> channels whose leave (or join) failed or was cancelled: left again by the
+        # keeper, so an entry this process does not hold is not kept alive by its renewals.
         self._unleft: dict[str, set[str]] = {}
 
     def keys(self, group: str) -> list[str]:
@@ -128,11 +128,19 @@ class RedisPresence(PresenceStore):
         args = [channel, self.redis.process_id, 1 if last else 0]
         try:
             old = await self._run("presence_leave", group, args)
-        except RedisError:
-            self._unleft.setdefault(group, set()).add(channel)
-            self._joined(group)
+        except BaseException:  # an error, or cancelled (a cleanup timeout): maybe not left
+            self._leave_later(group, channel)
             raise
         return decode_info(old.partition(b"\n")[2]) if old else None
+
+    def _write_failed(self, group: str, channel: str) -> None:
+        if channel not in self.held.get(group, {}):  # else it is ours, and stays
+            self._leave_later(group, channel)
+
+    def _leave_later(self, group: str, channel: str) -> None:
+        """The keeper makes the leave (Redis may have the entry or not: a leave is idempotent)."""
+        self._unleft.setdefault(group, set()).add(channel)
+        self._joined(group)
 
     async def _read(self, group: str) -> dict[str, Info]:
         flat, reaped = await self._run("presence_read", group, [])
