@@ -197,7 +197,13 @@ class RedisPresence(PresenceStore):
         """Our lease was gone (we stalled past it and were reaped, or Redis lost its data):
         write our entries again; the others got their leave events, now they get joins."""
         for channel, info in list(self.held.get(group, {}).items()):
-            if await self._write(group, channel, info):
+            if self.held.get(group, {}).get(channel) is not info:
+                continue  # left (or joined again) since the list was taken
+            changed = await self._write(group, channel, info)
+            if channel not in self.held.get(group, {}):
+                # Left while it was written back: the leave ran first, so make it again.
+                self._leave_later(group, channel)
+            elif changed:
                 await self._announce_join(group, channel, info)
 
     async def _announce_join(self, group: str, channel: str, info: Info) -> None:
