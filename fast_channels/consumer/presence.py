@@ -38,14 +38,19 @@ class ConsumerPresence:
             or cls.presence_leave is not ConsumerPresence.presence_leave
         )
 
-    async def join_presence(self, group: str, info: dict[str, Any]) -> None:
-        """Join `group` (left at cleanup, as the consumer's `groups` are) and its presence
-        with `info`; with an event handler, its events too. The calls are made together: a
-        Redis layer sends them in one pipelined round trip (then the join event). Its own
-        join event reaches it too, except on the pub/sub layer, where its subscription to the
-        events may come after."""
+    async def join_presence(
+        self, group: str, info: dict[str, Any], *, add_to_group: bool = True
+    ) -> None:
+        """Join `group` (left at cleanup, as the consumer's `groups` are; not with
+        add_to_group=False, for a group joined otherwise, e.g. by join_group()) and its
+        presence with `info`; with an event handler, its events too. The calls are made
+        together: a Redis layer sends them in one pipelined round trip (then the join event).
+        Its own join event reaches it too, except on the pub/sub layer, where its
+        subscription to the events may come after."""
         layer, channel = self._presence_layer(), self.channel_name
-        calls: list[Awaitable[None]] = [layer.group_add(group, channel)]
+        calls: list[Awaitable[None]] = []
+        if add_to_group:
+            calls.append(layer.group_add(group, channel))
         if self.wants_presence_events():
             calls.append(layer.group_add(events_group(group), channel))
         # Issued after the events membership: on one connection, Redis runs them in order.
@@ -54,7 +59,7 @@ class ConsumerPresence:
         if group not in self._presence_groups:
             self._presence_groups = (*self._presence_groups, group)
         groups = getattr(self, "groups", None)
-        if isinstance(groups, list) and group not in groups:
+        if add_to_group and isinstance(groups, list) and group not in groups:
             groups.append(group)
         await asyncio.gather(*calls)
 

@@ -67,7 +67,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.join_group(group, recent=RECENT_ON_JOIN)
         # Then its presence (left by the cleanup too): the presence_* handlers below opt in to
         # the room's join and leave events; the page gets the list first, then those.
-        await self.join_presence(group, {"name": self.name})
+        await self.join_presence(group, {"name": self.name}, add_to_group=False)
         await self._send_members(group)
 
     async def _send_members(self, group: str) -> None:
