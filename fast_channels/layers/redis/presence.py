@@ -109,11 +109,8 @@ class RedisPresence(PresenceStore):
         return shards.batched(0 if shards.size == 1 else shards.index(group))
 
     async def _run(self, name: str, group: str, args: list[Any]) -> Any:
-        try:
+        with self.redis.redis_op("presence"):  # counted, and raised
             return await run_script(name, self._client(group), self.keys(group), args)
-        except RedisError as exc:
-            self.redis._count_error("presence", exc)
-            raise
 
     # -- the store -------------------------------------------------------------------------
 
@@ -151,7 +148,7 @@ class RedisPresence(PresenceStore):
 
     def _joined(self, group: str) -> None:
         if self._keeper is None or self._keeper.done():
-            self._keeper = self.redis._spawn(self._keep())
+            self._keeper = self.redis.spawn(self._keep())
 
     async def _keep(self) -> None:
         """Renew this process's lease in every group where it holds entries, while it does."""
