@@ -20,6 +20,7 @@ from fast_channels.consumer._layers import layer_for
 from fast_channels.consumer.dispatch import HandlerDispatch
 from fast_channels.consumer.dispatch import get_handler_name as get_handler_name  # 1.x: here
 from fast_channels.consumer.feeding import ConsumerFeeding
+from fast_channels.consumer.presence import ConsumerPresence
 from fast_channels.exceptions import StopConsumer
 from fast_channels.layers import BaseChannelLayer
 from fast_channels.observability.instruments import (
@@ -55,7 +56,7 @@ class ConsumerApp:
         await self.consumer_class(**self.consumer_initkwargs)._serve(scope, receive, send)
 
 
-class AsyncConsumer(HandlerDispatch, ConsumerFeeding):
+class AsyncConsumer(ConsumerPresence, HandlerDispatch, ConsumerFeeding):
     """The ASGI application for one connection; see README "Consumers"."""
 
     channel_layer_alias: ClassVar[str | None] = None
@@ -157,6 +158,8 @@ class AsyncConsumer(HandlerDispatch, ConsumerFeeding):
 
     async def cleanup(self) -> None:
         """Runs once when the consumer ends, however it ends; each step is time-bounded."""
+        if self._presence_groups:  # before the release: a leave names the channel
+            await self._bounded("presence_leave", self._leave_all_presence())
         # A layer that is not a BaseChannelLayer may have no release_channel().
         release = getattr(self.channel_layer, "release_channel", None)
         if release is not None:

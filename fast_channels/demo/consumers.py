@@ -65,6 +65,21 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         # Joins live, then answers fc.recovery and replays what this client missed since the
         # positions it sent in ?recover= (or, for a newcomer, the room's recent messages).
         await self.join_group(group, recent=RECENT_ON_JOIN)
+        # Then its presence (left by the cleanup too): the presence_* handlers below opt in to
+        # the room's join and leave events; the page gets the list first, then those.
+        await self.join_presence(group, {"name": self.name}, add_to_group=False)
+        await self._send_members(group)
+
+    async def _send_members(self, group: str) -> None:
+        """Who is in the room now; the page then follows presence.join / presence.leave."""
+        members = await self._layer.read_presence(group)
+        await self.send_json(
+            {
+                "type": "presence",
+                "self": self.channel_name,
+                "members": {channel: info.get("name") for channel, info in members.items()},
+            }
+        )
 
     @property
     def _layer(self) -> BaseChannelLayer:
@@ -119,6 +134,21 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def chat_message(self, event: dict[str, Any]) -> None:
         await self.send_json({k: event.get(k) for k in ("type", "room", "sender", "message")})
+
+    async def presence_join(self, event: dict[str, Any]) -> None:
+        name = event.get("info", {}).get("name")
+        await self.send_json({"type": "presence.join", "channel": event["channel"], "name": name})
+
+    async def presence_leave(self, event: dict[str, Any]) -> None:
+        name = event.get("info", {}).get("name")
+        await self.send_json(
+            {
+                "type": "presence.leave",
+                "channel": event["channel"],
+                "name": name,
+                "reason": event.get("reason"),
+            }
+        )
 
     async def job_progress(self, event: dict[str, Any]) -> None:
         await self.send_json(

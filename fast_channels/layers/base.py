@@ -21,6 +21,7 @@ from fast_channels.layers.history import (
     no_history,
 )
 from fast_channels.layers.patterns import NamePattern, compile_pattern
+from fast_channels.layers.presence import Info, PresenceStore
 from fast_channels.layers.values import plain_copy
 from fast_channels.observability.instruments import LayerInstruments
 from fast_channels.observability.tracing import producer_span
@@ -299,6 +300,39 @@ class BaseChannelLayer(ABC):  # noqa: B024 -- ABC: subclasses declare abstract m
         self.require_valid_group_name(group)
         check_since(since)
         return no_history()
+
+    # -- presence (layers/presence.py) -----------------------------------------------------
+
+    @functools.cached_property
+    def presence(self) -> PresenceStore:
+        """This layer's presence store, made at first use."""
+        return self._make_presence()
+
+    def _make_presence(self) -> PresenceStore:
+        raise NotImplementedError(f"{type(self).__name__} does not implement presence")
+
+    def _forget_presence(self) -> None:
+        """After flush(): this process holds no presence entry any more."""
+        if "presence" in self.__dict__:
+            self.presence.forget()
+
+    async def presence_join(self, group: str, channel: str, info: dict[str, Any]) -> None:
+        """Enter `channel` in `group`'s presence with `info` (a small flat dict; joining
+        again replaces it); the group's events group gets a presence.join event."""
+        self.require_valid_group_name(group)
+        self.require_valid_channel_name(channel)
+        await self.presence.join(group, channel, info)
+
+    async def presence_leave(self, group: str, channel: str) -> None:
+        """Take `channel` out of `group`'s presence (a presence.leave event), if it is in."""
+        self.require_valid_group_name(group)
+        self.require_valid_channel_name(channel)
+        await self.presence.leave(group, channel)
+
+    async def read_presence(self, group: str) -> dict[str, Info]:
+        """Every member of `group`'s presence, in every process: channel -> info."""
+        self.require_valid_group_name(group)
+        return await self.presence.read(group)
 
     async def flush(self) -> None:
         """Drop every channel, message and group of this layer."""

@@ -24,6 +24,7 @@ from fast_channels.layers.history import (
     check_since,
 )
 from fast_channels.layers.local import LocalChannel, LocalChannels
+from fast_channels.layers.presence import LocalPresence, PresenceStore
 from fast_channels.observability.tracing import current_traceparent
 
 
@@ -171,6 +172,9 @@ class InMemoryChannelLayer(BaseChannelLayer):
     def local_backlog(self) -> int:
         return self.local.backlog()
 
+    def _make_presence(self) -> PresenceStore:
+        return LocalPresence(self)
+
     async def read_history(self, group: str, since: Position | None = None) -> HistoryRead:
         if self._history is None:
             return await super().read_history(group, since)
@@ -182,6 +186,7 @@ class InMemoryChannelLayer(BaseChannelLayer):
 
     async def flush(self) -> None:
         self.local.forget_everything()
+        self._forget_presence()
         if self._history is not None:  # lost: the next positions are of new epochs
             self._history.clear()
 

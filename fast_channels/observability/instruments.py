@@ -74,9 +74,10 @@ OPS = ("send", "group_send")
 DROP_REASONS = ("expired", "channel_full", "undecodable", "released", "unknown_channel")
 REDIS_OPS = (
     "send", "group_send", "group_add", "group_discard", "group_refresh", "receive",
-    "subscribe", "flush", "backlog", "ack", "heartbeat",
+    "subscribe", "flush", "backlog", "ack", "heartbeat", "presence",
 )  # fmt: skip
 REAP_REASONS = ("process_dead",)
+PRESENCE_EVENTS = ("join", "leave")
 RECONNECT_OPS = ("receive", "subscribe")
 SUBSCRIBER_DISCONNECT_REASONS = ("closed_by_redis", "connection_lost")
 
@@ -109,6 +110,14 @@ class LayerInstruments:
         self.local_depth = self._child(m.layer_queue_depth, "local")
         self.redis_depth = self._child(m.layer_queue_depth, "redis")
         self.history_messages = self._child(m.layer_history_messages)
+        self._presence_children()
+
+    def _presence_children(self) -> None:
+        self.presence_entries = self._child(m.layer_presence_entries)
+        self.presence_reaped = self._child(m.layer_presence_reaped)
+        self._presence_events = {
+            event: self._child(m.layer_presence_events, event) for event in PRESENCE_EVENTS
+        }
 
     def _child(self, metric: Any, *labels: str) -> Any:
         self._made.append((metric, (self.alias, *labels)))
@@ -152,6 +161,9 @@ class LayerInstruments:
 
     def reaped(self, reason: str, count: int) -> None:
         self._reaped[reason].inc(count)
+
+    def presence_event(self, event: str, count: int = 1) -> None:
+        self._presence_events[event].inc(count)
 
     def redis_error(self, op: str) -> None:
         child = self._redis_errors.get(op)

@@ -191,3 +191,19 @@ recovery_seconds = Histogram(
     "From a WebSocket's connect event to the last replayed message of a recovery sent.",
     buckets=RECOVERY_BUCKETS,
 )
+layer_presence_entries = Gauge(
+    PREFIX + "layer_presence_entries",
+    "Presence entries held by channels of this process (layer.presence_join).",
+    ["layer"],
+    multiprocess_mode="livesum",
+)
+layer_presence_events = Counter(
+    PREFIX + "layer_presence_events",
+    "Presence events this process sent, by event (join, leave).",
+    ["layer", "event"],
+)
+layer_presence_reaped = Counter(
+    PREFIX + "layer_presence_reaped",
+    "Presence entries of dead processes (lease ended) removed by this process.",
+    ["layer"],
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ops.dashboards import presence
 from ops.dashboards.overview import LATENCY, slow_fraction
 from ops.dashboards.panels import (
     JSON,
@@ -145,5 +146,6 @@ def history() -> list[tuple[JSON, int, int]]:
 
 def build() -> JSON:
     sections = [("Summary", summary()), ("Throughput and latency", throughput()),
-                ("Backlog, drops, Redis", health()), ("Group history", history())]  # fmt: skip
+                ("Backlog, drops, Redis", health()), ("Group history", history()),
+                ("Presence", presence.panels())]  # fmt: skip
     return dashboard("fast-channels-layer", "fast_channels layer", variables(), layout(sections))

@@ -31,10 +31,17 @@ async def chat(server: DemoServer, room: str, name: str) -> AsyncIterator[Client
         yield ws
 
 
-async def receive(ws: ClientConnection) -> dict[str, Any]:
+PRESENCE_TYPES = {"presence", "presence.join", "presence.leave"}
+
+
+async def receive(ws: ClientConnection, presence: bool = False) -> dict[str, Any]:
+    """The next message; the room's presence list and events are skipped unless `presence`
+    (tests/demo/test_presence.py reads them)."""
     async with asyncio.timeout(TIMEOUT):
-        message: dict[str, Any] = json.loads(await ws.recv())
-    return message
+        while True:
+            message: dict[str, Any] = json.loads(await ws.recv())
+            if presence or message["type"] not in PRESENCE_TYPES:
+                return message
 
 
 async def receive_type(ws: ClientConnection, kind: str) -> dict[str, Any]:
@@ -48,7 +55,8 @@ async def receive_type(ws: ClientConnection, kind: str) -> dict[str, Any]:
 async def assert_nothing(ws: ClientConnection, wait: float = 0.3) -> None:
     try:
         async with asyncio.timeout(wait):
-            unexpected = await ws.recv()
+            while json.loads(unexpected := await ws.recv())["type"] in PRESENCE_TYPES:
+                pass
     except TimeoutError:
         return
     pytest.fail(f"expected no message, got {unexpected!r}")

@@ -170,6 +170,10 @@ def test_overview_shows_every_metric_of_the_catalogue() -> None:
         "fast_channels_layer_reconnects",
         "fast_channels_layer_subscriber_disconnects",  # connection events: the layer board
         "fast_channels_layer_group_members_reaped",  # on the layer board, beside channel full
+        # Presence: its own row on the layer board.
+        "fast_channels_layer_presence_entries",
+        "fast_channels_layer_presence_events",
+        "fast_channels_layer_presence_reaped",
     }
 
 

@@ -40,6 +40,48 @@ const handlers = {
   "error": (m) => addLine("error", "", m.error),
 };
 
+// -- presence: who is in the room (the list #members, join and leave notices) ---------------
+// Kept apart from the connection code: the server sends the whole list after each (re)connect
+// ("presence"), then one event per join or leave; keyed by channel, so a repeat is harmless.
+const presence = { self: null, members: new Map() };  // channel -> display name
+
+function renderMembers() {
+  const items = [...presence.members.entries()]
+    .sort(([, a], [, b]) => a.localeCompare(b))
+    .map(([channel, name]) => {
+      const item = document.createElement("li");
+      item.textContent = channel === presence.self ? `${name} (you)` : name;
+      item.dataset.channel = channel;
+      return item;
+    });
+  $("members").replaceChildren(...items);
+}
+
+function onPresenceList(m) {
+  presence.self = m.self;
+  presence.members = new Map(Object.entries(m.members));
+  renderMembers();
+}
+
+function onPresenceJoin(m) {
+  if (presence.members.has(m.channel)) return;
+  presence.members.set(m.channel, m.name);
+  renderMembers();
+  if (m.channel !== presence.self) addLine("system", "", `${m.name} joined`);
+}
+
+function onPresenceLeave(m) {
+  if (!presence.members.delete(m.channel)) return;
+  renderMembers();
+  addLine("system", "", m.reason === "process_dead" ? `${m.name} was disconnected` : `${m.name} left`);
+}
+
+Object.assign(handlers, {
+  "presence": onPresenceList,
+  "presence.join": onPresenceJoin,
+  "presence.leave": onPresenceLeave,
+});
+
 // The server's rule for room names (fast_channels/demo/consumers.py): a refused handshake
 // reaches the page only as "code 1006", so the page checks first and says why.
 const ROOM_NAME = /^[A-Za-z0-9_.\-]{1,64}$/;

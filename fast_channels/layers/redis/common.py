@@ -39,6 +39,7 @@ from fast_channels.layers.redis.envelope import (
 from fast_channels.layers.redis.errors import RedisOp
 from fast_channels.layers.redis.history import RedisHistory
 from fast_channels.layers.redis.legacy import RedisLegacyMembers
+from fast_channels.layers.redis.presence import DEFAULT_LEASE, RedisPresence
 from fast_channels.layers.redis.scripts import Scripts
 from fast_channels.layers.redis.serializers import (
     EncryptionKey,
@@ -169,6 +170,10 @@ class RedisLayerBase(RedisLegacyMembers, BaseChannelLayer):
 
     def local_backlog(self) -> int:
         return self.local.backlog()
+
+    def _make_presence(self) -> RedisPresence:
+        # The queue layer's process_lease (issue 16), or the pub/sub layer's: one lease length.
+        return RedisPresence(self, getattr(self, "process_lease", DEFAULT_LEASE))
 
     # -- names -----------------------------------------------------------------------------
 

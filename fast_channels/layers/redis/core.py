@@ -277,6 +277,7 @@ class RedisChannelLayer(RedisLayerBase):
         with self.redis_op("flush"):
             await self._delete_prefixed_keys()
         self.local.forget_everything()
+        self._forget_presence()
         self.marker.forget()
 
     async def close(self) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -43,10 +44,16 @@ class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
         on_disconnect: Callback | None = None,
         on_reconnect: Callback | None = None,
         group_history: GroupHistoryOption | None = None,
+        process_lease: float = 30.0,
         **kwargs: Any,
     ) -> None:
         # Named here, not only in **kwargs: tools read the option from the signature.
         super().__init__(*args, group_history=group_history, **kwargs)
+        if isinstance(process_lease, bool) or not isinstance(process_lease, int | float):
+            raise TypeError(f"process_lease must be a number of seconds, got {process_lease!r}")
+        if not 0 < process_lease < math.inf:
+            raise ValueError(f"process_lease must be above 0 seconds, got {process_lease!r}")
+        self.process_lease = float(process_lease)  # presence's lease (layers/redis/presence.py)
         for name, callback in (("on_disconnect", on_disconnect), ("on_reconnect", on_reconnect)):
             if callback is not None and not callable(callback):
                 raise TypeError(f"{name} must be a callable, got {callback!r}")
@@ -264,13 +271,15 @@ class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
             logger.exception("fast_channels.layer.callback_failed", layer=self.alias, callback=name)
 
     async def flush(self) -> None:
-        if self.group_history:  # the only keys this layer writes (history.py)
+        # The only keys this layer writes: history (history.py) and presence (presence.py).
+        if self.group_history or "presence" in self.__dict__:
             with self.redis_op("flush"):
                 await self._delete_prefixed_keys()
         for kind, target in list(self._routes.values()):
             if kind != "p":
                 await self._unsubscribe(kind, target)
         self.local.forget_everything()
+        self._forget_presence()
 
     async def close(self) -> None:
         await super().close()
