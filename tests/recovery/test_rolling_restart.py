@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -41,6 +42,14 @@ ROOM = "rolling"
 # reported incomplete. A deployment sizes history to rate x time away (chart README), and so
 # does this test, through the deployment's own setting (FAST_CHANNELS_GROUP_HISTORY).
 HISTORY = {"FAST_CHANNELS_GROUP_HISTORY": "chat.*=5000:600"}
+
+
+def record(figures: dict[str, float]) -> None:
+    """FAST_CHANNELS_RECOVERY_RESULTS=path: the figures appended there, one JSON line a run."""
+    path = os.environ.get("FAST_CHANNELS_RECOVERY_RESULTS")
+    if path:
+        with Path(path).open("a") as out:
+            out.write(json.dumps(figures) + "\n")
 
 
 @pytest.mark.timeout(900)  # 500 clients on 2 shared cores: minutes when the machine is busy
@@ -82,7 +91,4 @@ async def test_every_client_gets_every_message_once_in_order_across_a_rolling_re
         "recovered_max_s": round(max(seconds), 3),
     }
     print(f"\nrolling restart (close seen -> fc.recovery answer + replay done): {figures}")
-    # FAST_CHANNELS_RECOVERY_RESULTS=path: the figures appended there too, one JSON line a run.
-    if os.environ.get("FAST_CHANNELS_RECOVERY_RESULTS"):
-        with open(os.environ["FAST_CHANNELS_RECOVERY_RESULTS"], "a") as out:
-            out.write(json.dumps(figures) + "\n")
+    record(figures)
