@@ -131,8 +131,7 @@ class RedisLayerBase(RedisLegacyMembers, BaseChannelLayer):
             max_message_size,
         )
         self.process_id = secrets.token_hex(6)
-        # Group histories in Redis (history.py); made whether used or not (cheap), read only
-        # for groups with a policy.
+        # Group histories in Redis (history.py): cheap to make, used for policy groups only.
         self.history = RedisHistory(self.codec, Scripts())
         self._init_local_state()
         self._init_error_counting()
