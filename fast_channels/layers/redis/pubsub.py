@@ -43,8 +43,8 @@ class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
         *args: Any,
         on_disconnect: Callback | None = None,
         on_reconnect: Callback | None = None,
-        group_history: GroupHistoryOption | None = None,
         process_lease: float = 30.0,
+        group_history: GroupHistoryOption | None = None,
         **kwargs: Any,
     ) -> None:
         # Named here, not only in **kwargs: tools read the option from the signature.
@@ -271,8 +271,8 @@ class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
             logger.exception("fast_channels.layer.callback_failed", layer=self.alias, callback=name)
 
     async def flush(self) -> None:
-        # The only keys this layer writes: history (history.py) and presence (presence.py).
-        if self.group_history or "presence" in self.__dict__:
+        # Presence and group history are the only keys this layer writes.
+        if "presence" in self.__dict__ or self.group_history:
             with self.redis_op("flush"):
                 await self._delete_prefixed_keys()
         for kind, target in list(self._routes.values()):
