@@ -1,7 +1,10 @@
-"""The `fast-channels` command line: help, defaults and errors (no server is started)."""
+"""The `fast-channels` command line: help, defaults and errors; the server settings it serves
+with, checked on a real demo server."""
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
 
@@ -10,6 +13,7 @@ import pytest
 import fast_channels
 from fast_channels.demo import cli
 from tests.support.redis_server import free_port
+from tests.support.uvicorn_server import stop, wait_for_port
 
 
 def test_demo_help_says_where_the_worker_runs(capsys: pytest.CaptureFixture[str]) -> None:
@@ -102,3 +106,85 @@ def test_an_unknown_command_lists_the_commands(capsys: pytest.CaptureFixture[str
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert "invalid choice: 'serve' (choose from 'demo', 'worker')" in err
+
+
+# -- the server settings (README "Serving: uvicorn and the garbage collector") -------------
+
+
+def test_server_defaults_are_sansio_without_deflate(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("UVICORN_WS", "UVICORN_WS_PER_MESSAGE_DEFLATE", "FAST_CHANNELS_GC_THRESHOLD"):
+        monkeypatch.delenv(name, raising=False)
+    args = cli.build_parser().parse_args(["demo"])
+    assert args.ws == "websockets-sansio"  # this venv's uvicorn has it (>= 0.35)
+    assert args.ws_per_message_deflate is False
+    assert args.gc_threshold is None
+    assert args.gc_freeze is False
+
+
+def test_server_settings_from_options_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UVICORN_WS", "wsproto")
+    monkeypatch.setenv("UVICORN_WS_PER_MESSAGE_DEFLATE", "true")
+    monkeypatch.setenv("FAST_CHANNELS_GC_THRESHOLD", "50000,20,20")
+    monkeypatch.setenv("FAST_CHANNELS_GC_FREEZE", "1")
+    args = cli.build_parser().parse_args(["demo"])
+    assert (args.ws, args.ws_per_message_deflate) == ("wsproto", True)
+    assert (args.gc_threshold, args.gc_freeze) == ("50000,20,20", True)
+    options = ["demo", "--ws", "websockets", "--ws-per-message-deflate", "false"]
+    args = cli.build_parser().parse_args([*options, "--gc-freeze", "false"])
+    assert (args.ws, args.ws_per_message_deflate, args.gc_freeze) == ("websockets", False, False)
+
+
+@pytest.mark.parametrize("option", [["--gc-threshold", "7,x"], ["--gc-freeze", "maybe"]])
+def test_bad_gc_settings_are_usage_errors(
+    option: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.build_parser().parse_args(["demo", *option])
+    assert exit_info.value.code == 2
+    assert f"argument {option[0]}" in capsys.readouterr().err
+
+
+def test_uvicorn_before_0_35_gets_auto(monkeypatch: pytest.MonkeyPatch) -> None:
+    from uvicorn import config
+
+    without = {k: v for k, v in config.WS_PROTOCOLS.items() if k != "websockets-sansio"}
+    monkeypatch.setattr(config, "WS_PROTOCOLS", without)  # what uvicorn 0.30-0.34 lists
+    assert cli.default_ws() == "auto"
+
+
+def _extensions_answered(port: int) -> str:
+    """The server's Sec-WebSocket-Extensions to a handshake offering permessage-deflate as
+    browsers do ("" if it answers none)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            b"GET /ws/chat/lobby HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\n"
+            b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(4096)
+            assert chunk, f"closed during the handshake: {head!r}"
+            head += chunk
+    lines = head.decode("latin-1").split("\r\n")
+    assert lines[0].startswith("HTTP/1.1 101"), lines[0]
+    found = [line.split(":", 1)[1].strip() for line in lines if ":" in line]
+    names = [line.split(":", 1)[0].lower() for line in lines if ":" in line]
+    return dict(zip(names, found, strict=True)).get("sec-websocket-extensions", "")
+
+
+@pytest.mark.parametrize(
+    ("options", "compressed"), [([], False), (["--ws-per-message-deflate", "true"], True)]
+)
+def test_the_served_demo_compresses_only_when_asked(options: list[str], compressed: bool) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "fast_channels", "demo", "--port", str(port), "--no-worker"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UVICORN_WS")}
+    process = subprocess.Popen([*command, *options, "--log-level", "warning"], env=env)
+    try:
+        wait_for_port(port, process=process)
+        answered = _extensions_answered(port)
+    finally:
+        stop(process)
+    assert answered.startswith("permessage-deflate") is compressed, answered
