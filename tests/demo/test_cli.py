@@ -4,7 +4,6 @@ with, checked on a real demo server."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 
@@ -12,6 +11,7 @@ import pytest
 
 import fast_channels
 from fast_channels.demo import cli
+from tests.support.raw_ws import extensions_answered
 from tests.support.redis_server import free_port
 from tests.support.uvicorn_server import stop, wait_for_port
 
@@ -152,28 +152,6 @@ def test_uvicorn_before_0_35_gets_auto(monkeypatch: pytest.MonkeyPatch) -> None:
     assert cli.default_ws() == "auto"
 
 
-def _extensions_answered(port: int) -> str:
-    """The server's Sec-WebSocket-Extensions to a handshake offering permessage-deflate as
-    browsers do ("" if it answers none)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(
-            b"GET /ws/chat/lobby HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-            b"Sec-WebSocket-Version: 13\r\n"
-            b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
-        )
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = sock.recv(4096)
-            assert chunk, f"closed during the handshake: {head!r}"
-            head += chunk
-    lines = head.decode("latin-1").split("\r\n")
-    assert lines[0].startswith("HTTP/1.1 101"), lines[0]
-    found = [line.split(":", 1)[1].strip() for line in lines if ":" in line]
-    names = [line.split(":", 1)[0].lower() for line in lines if ":" in line]
-    return dict(zip(names, found, strict=True)).get("sec-websocket-extensions", "")
-
-
 @pytest.mark.parametrize(
     ("options", "compressed"), [([], False), (["--ws-per-message-deflate", "true"], True)]
 )
@@ -184,7 +162,7 @@ def test_the_served_demo_compresses_only_when_asked(options: list[str], compress
     process = subprocess.Popen([*command, *options, "--log-level", "warning"], env=env)
     try:
         wait_for_port(port, process=process)
-        answered = _extensions_answered(port)
+        answered = extensions_answered(port, "/ws/chat/lobby")
     finally:
         stop(process)
     assert answered.startswith("permessage-deflate") is compressed, answered
