@@ -54,6 +54,7 @@ class HandlerDispatch:
     # The group message being handled (a group_send's delivery, shared by the members in this
     # process), else None: what send_json may encode once for all of them (encode_once.py).
     _group_message: dict[str, Any] | None = None
+    _shared_sent = 0  # id() of the last such value it sent (encode_once.Sender)
 
     if TYPE_CHECKING:
 

@@ -6,26 +6,35 @@ message is its own top-level dict, but the nested values are the same objects (R
 `await self.send_json(event["message"])`, so a burst to 1,000 sockets encoded the same object
 1,000 times (~2 µs each, CPython's C encoder, for a small dict).
 
-Here the last such encoding is remembered and reused, under rules that keep every result what
-json.dumps would give now, for any handler that keeps to the read-only rule:
+Here the last few such encodings are remembered and reused, under rules that keep every
+result what json.dumps would give now, for any handler that keeps to the read-only rule:
 - only a top-level value of the group message being handled is remembered or reused: a value
   fresh for each group_send (copied at send, or decoded from Redis), never an object of the
   application's own (a dict it keeps and changes between sends) nor one it built per member;
-- the consumer that encoded it re-encodes it if it sends it again (it may have changed it
-  between its own two sends); the next member reuses the text and becomes the one that did.
-The entry is one tuple, read and replaced whole: an event loop in another thread sees an old
-entry or a new one, never a text with another object.
+- a consumer sending a value it has sent before (it may have changed it between its own two
+  sends) has it re-encoded; the next member reuses that text.
+A few encodings, not one: under load a consumer handles a burst's delivery and the next one's
+back to back while others are still on the first, and one entry would thrash between the two.
+The entries are one tuple, read and replaced whole: an event loop in another thread sees old
+entries or new ones, never a text with another object.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from fast_channels.consumer._json import dumps
 
-# (content, its JSON text, id() of the consumer that last used the text). The content is held
-# so that its id cannot be reused by another object while the entry stands.
-_last: tuple[Any, str, int] = (None, "null", 0)
+_KEEP = 4  # bursts in flight at once, in practice 1-2 (a sender's window)
+# ((content, its JSON text), ...), newest first. The content is held so that its id cannot be
+# reused by another object while its entry stands.
+_entries: tuple[tuple[Any, str], ...] = ()
+
+
+class Sender(Protocol):
+    # id() of the last shared value this consumer sent (0: none): a second send of it is
+    # re-encoded. An id, not a reference: nothing kept alive between bursts per consumer.
+    _shared_sent: int
 
 
 def _is_value_of(content: Any, message: dict[str, Any]) -> bool:
@@ -35,21 +44,27 @@ def _is_value_of(content: Any, message: dict[str, Any]) -> bool:
     return False
 
 
-def encode_shared(content: Any, message: dict[str, Any], consumer: object) -> str:
-    """json.dumps(content), reusing the previous member's text when `content` is the same
-    value of the same group message (see the module's docstring)."""
-    global _last
-    last = _last
-    if content is last[0] and last[2] != id(consumer) and _is_value_of(content, message):
-        _last = (content, last[1], id(consumer))
-        return last[1]
+def encode_shared(content: Any, message: dict[str, Any], consumer: Sender) -> str:
+    """json.dumps(content), reusing another member's text when `content` is the same value of
+    the same group message (see the module's docstring)."""
+    global _entries
+    entries = _entries
+    sent_before = consumer._shared_sent == id(content)
+    for cached, text in entries:
+        if cached is content:
+            if sent_before or not _is_value_of(content, message):
+                break
+            consumer._shared_sent = id(content)
+            return text
     text = dumps(content)
     if type(content) in (dict, list) and _is_value_of(content, message):
-        _last = (content, text, id(consumer))
+        consumer._shared_sent = id(content)
+        rest = tuple(entry for entry in entries if entry[0] is not content)
+        _entries = ((content, text), *rest[: _KEEP - 1])
     return text
 
 
 def forget() -> None:
-    """Drop the remembered entry (tests; nothing else needs it)."""
-    global _last
-    _last = (None, "null", 0)
+    """Drop the remembered entries (tests; nothing else needs it)."""
+    global _entries
+    _entries = ()

@@ -13,6 +13,21 @@ from fast_channels.testing import WebsocketCommunicator
 GROUP = "room"
 
 
+class Member:
+    _shared_sent = 0
+
+
+def test_a_member_on_the_next_burst_does_not_evict_the_previous_one() -> None:
+    encode_once.forget()
+    first = {"type": "chat.message", "body": {"seq": 1}}
+    second = {"type": "chat.message", "body": {"seq": 2}}
+    ahead, behind = Member(), Member()
+    text_1 = encode_once.encode_shared(first["body"], first, ahead)
+    text_2 = encode_once.encode_shared(second["body"], second, ahead)  # ahead: next burst
+    assert encode_once.encode_shared(first["body"], dict(first), behind) is text_1
+    assert encode_once.encode_shared(second["body"], dict(second), behind) is text_2
+
+
 async def _connected(consumer: type[AsyncJsonWebsocketConsumer], n: int) -> list[Any]:
     communicators = [WebsocketCommunicator(consumer.as_asgi(), "/") for _ in range(n)]
     for communicator in communicators:
@@ -29,7 +44,7 @@ def test_the_next_member_reuses_the_text_and_its_owner_re_encodes() -> None:
     encode_once.forget()
     body = {"text": "hi", "n": [1, 2]}
     message = {"type": "chat.message", "body": body}
-    first, second, third = object(), object(), object()
+    first, second, third = (Member() for _ in range(3))
     text = encode_once.encode_shared(body, message, first)
     assert text == json.dumps(body)
     assert encode_once.encode_shared(body, dict(message), second) is text  # reused
@@ -44,10 +59,10 @@ def test_only_values_of_the_group_message_are_remembered() -> None:
     encode_once.forget()
     mine = {"n": 1}
     message = {"type": "chat.message", "body": {"n": 1}}
-    assert encode_once.encode_shared(mine, message, object()) == '{"n": 1}'
+    assert encode_once.encode_shared(mine, message, Member()) == '{"n": 1}'
     mine["n"] = 2  # the application's own object, changed between two members' sends
-    assert encode_once.encode_shared(mine, message, object()) == '{"n": 2}'
-    assert encode_once.encode_shared({"n": 3}, message, object()) == '{"n": 3}'
+    assert encode_once.encode_shared(mine, message, Member()) == '{"n": 2}'
+    assert encode_once.encode_shared({"n": 3}, message, Member()) == '{"n": 3}'
 
 
 async def test_members_get_the_value_encoded_once(memory_layer: InMemoryChannelLayer) -> None:
@@ -63,7 +78,7 @@ async def test_members_get_the_value_encoded_once(memory_layer: InMemoryChannelL
     body = {"text": "héllo", "seq": [1, 2.5, None]}
     await memory_layer.group_send(GROUP, {"type": "chat.message", "body": body})
     assert await _frames(communicators, 1) == [[body]] * 3
-    remembered = encode_once._last[0]
+    remembered = encode_once._entries[0][0]
     assert remembered == body
     assert remembered is not body  # the members' shared copy
     for communicator in communicators:
