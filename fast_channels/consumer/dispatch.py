@@ -54,7 +54,10 @@ class HandlerDispatch:
     # The group message being handled (a group_send's delivery, shared by the members in this
     # process), else None: what send_json may encode once for all of them (encode_once.py).
     _group_message: dict[str, Any] | None = None
-    _shared_sent = 0  # id() of the last such value it sent (encode_once.Sender)
+    # id()s of what it sent while handling that message: a value it sends again is re-encoded,
+    # the handler may have changed it between its sends (encode_once.py). Ids, not references:
+    # nothing is kept alive between bursts per consumer.
+    _shared_sent: tuple[int, ...] = ()
 
     if TYPE_CHECKING:
 

@@ -11,8 +11,8 @@ result what json.dumps would give now, for any handler that keeps to the read-on
 - only a top-level value of the group message being handled is remembered or reused: a value
   fresh for each group_send (copied at send, or decoded from Redis), never an object of the
   application's own (a dict it keeps and changes between sends) nor one it built per member;
-- a consumer sending a value it has sent before (it may have changed it between its own two
-  sends) has it re-encoded; the next member reuses that text.
+- a consumer sending a value it has sent before while handling the same message (it may have
+  changed it between its own two sends) has it re-encoded; the next member reuses that text.
 A few encodings, not one: under load a consumer handles a burst's delivery and the next one's
 back to back while others are still on the first, and one entry would thrash between the two.
 The entries are one tuple, read and replaced whole: an event loop in another thread sees old
@@ -21,7 +21,7 @@ entries or new ones, never a text with another object.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 from fast_channels.consumer._json import dumps
 
@@ -31,12 +31,6 @@ _KEEP = 4  # bursts in flight at once, in practice 1-2 (a sender's window)
 _entries: tuple[tuple[Any, str], ...] = ()
 
 
-class Sender(Protocol):
-    # id() of the last shared value this consumer sent (0: none): a second send of it is
-    # re-encoded. An id, not a reference: nothing kept alive between bursts per consumer.
-    _shared_sent: int
-
-
 def _is_value_of(content: Any, message: dict[str, Any]) -> bool:
     for value in message.values():  # noqa: SIM110 -- a loop: no generator frame per send
         if value is content:
@@ -44,21 +38,20 @@ def _is_value_of(content: Any, message: dict[str, Any]) -> bool:
     return False
 
 
-def encode_shared(content: Any, message: dict[str, Any], consumer: Sender) -> str:
+def encode_shared(content: Any, message: dict[str, Any], sent_before: bool) -> str:
     """json.dumps(content), reusing another member's text when `content` is the same value of
-    the same group message (see the module's docstring)."""
+    the same group message (see the module's docstring). `sent_before`: the consumer sent this
+    very object before while handling this message (what it keeps: _shared_sent)."""
     global _entries
     entries = _entries
-    sent_before = consumer._shared_sent == id(content)
-    for cached, text in entries:
-        if cached is content:
-            if sent_before or not _is_value_of(content, message):
+    if not sent_before:
+        for cached, text in entries:
+            if cached is content:
+                if _is_value_of(content, message):
+                    return text
                 break
-            consumer._shared_sent = id(content)
-            return text
     text = dumps(content)
     if type(content) in (dict, list) and _is_value_of(content, message):
-        consumer._shared_sent = id(content)
         rest = tuple(entry for entry in entries if entry[0] is not content)
         _entries = ((content, text), *rest[: _KEEP - 1])
     return text

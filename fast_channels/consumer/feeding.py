@@ -65,6 +65,7 @@ class ConsumerFeeding:
         channel_name: str
         _traceparent: str | None
         _group_message: dict[str, Any] | None
+        _shared_sent: tuple[int, ...]
 
         async def dispatch(self, message: Message) -> None: ...
 
@@ -146,7 +147,7 @@ class ConsumerFeeding:
                     self._traceparent = delivery.traceparent
                     message = delivery.message
                     if delivery.op == "group_send":
-                        self._group_message = message
+                        self._group_message, self._shared_sent = message, ()
                     try:
                         await self.dispatch(message)
                     finally:

@@ -348,7 +348,9 @@ class AsyncJsonWebsocketConsumer(GroupRecovery, AsyncWebsocketConsumer):
             if group_message is None:
                 text = _json.dumps(content)
             else:  # one encoding for every member of the burst (see encode_once.py)
-                text = encode_shared(content, group_message, self)
+                sent, key = self._shared_sent, id(content)
+                text = encode_shared(content, group_message, key in sent)
+                self._shared_sent = (*sent, key)
         else:
             text = await self.encode_json(content)
         if close or not self._sends_inline:

@@ -13,19 +13,14 @@ from fast_channels.testing import WebsocketCommunicator
 GROUP = "room"
 
 
-class Member:
-    _shared_sent = 0
-
-
 def test_a_member_on_the_next_burst_does_not_evict_the_previous_one() -> None:
     encode_once.forget()
     first = {"type": "chat.message", "body": {"seq": 1}}
     second = {"type": "chat.message", "body": {"seq": 2}}
-    ahead, behind = Member(), Member()
-    text_1 = encode_once.encode_shared(first["body"], first, ahead)
-    text_2 = encode_once.encode_shared(second["body"], second, ahead)  # ahead: next burst
-    assert encode_once.encode_shared(first["body"], dict(first), behind) is text_1
-    assert encode_once.encode_shared(second["body"], dict(second), behind) is text_2
+    text_1 = encode_once.encode_shared(first["body"], first, False)
+    text_2 = encode_once.encode_shared(second["body"], second, False)  # a member a burst ahead
+    assert encode_once.encode_shared(first["body"], dict(first), False) is text_1
+    assert encode_once.encode_shared(second["body"], dict(second), False) is text_2
 
 
 async def _connected(consumer: type[AsyncJsonWebsocketConsumer], n: int) -> list[Any]:
@@ -40,29 +35,28 @@ async def _frames(communicators: list[Any], count: int) -> list[list[Any]]:
     return [[json.loads(await c.receive_from()) for _ in range(count)] for c in communicators]
 
 
-def test_the_next_member_reuses_the_text_and_its_owner_re_encodes() -> None:
+def test_the_next_member_reuses_the_text_and_a_second_send_re_encodes() -> None:
     encode_once.forget()
     body = {"text": "hi", "n": [1, 2]}
     message = {"type": "chat.message", "body": body}
-    first, second, third = (Member() for _ in range(3))
-    text = encode_once.encode_shared(body, message, first)
+    text = encode_once.encode_shared(body, message, False)
     assert text == json.dumps(body)
-    assert encode_once.encode_shared(body, dict(message), second) is text  # reused
+    assert encode_once.encode_shared(body, dict(message), False) is text  # the next member
     body["n"].append(3)  # against the read-only rule, but by the member that just sent it:
-    again = encode_once.encode_shared(body, message, second)
-    assert again == json.dumps(body)  # it re-encodes its own
+    again = encode_once.encode_shared(body, message, True)  # its second send re-encodes
+    assert again == json.dumps(body)
     assert again is not text
-    assert encode_once.encode_shared(body, message, third) is again
+    assert encode_once.encode_shared(body, message, False) is again  # the member after it
 
 
 def test_only_values_of_the_group_message_are_remembered() -> None:
     encode_once.forget()
     mine = {"n": 1}
     message = {"type": "chat.message", "body": {"n": 1}}
-    assert encode_once.encode_shared(mine, message, Member()) == '{"n": 1}'
+    assert encode_once.encode_shared(mine, message, False) == '{"n": 1}'
     mine["n"] = 2  # the application's own object, changed between two members' sends
-    assert encode_once.encode_shared(mine, message, Member()) == '{"n": 2}'
-    assert encode_once.encode_shared({"n": 3}, message, Member()) == '{"n": 3}'
+    assert encode_once.encode_shared(mine, message, False) == '{"n": 2}'
+    assert encode_once.encode_shared({"n": 3}, message, False) == '{"n": 3}'
 
 
 async def test_members_get_the_value_encoded_once(memory_layer: InMemoryChannelLayer) -> None:
@@ -125,5 +119,29 @@ async def test_an_object_of_the_application_is_encoded_at_each_send(
     await memory_layer.group_send(GROUP, {"type": "chat.message"})
     frames = await _frames(communicators, 1)
     assert sorted(frame["sent"] for [frame] in frames) == [1, 2, 3]
+    for communicator in communicators:
+        await communicator.disconnect()
+
+
+async def test_a_value_sent_again_after_another_is_sent_current(
+    memory_layer: InMemoryChannelLayer,
+) -> None:
+    class Twice(AsyncJsonWebsocketConsumer):
+        groups = [GROUP]
+        channel_layer_alias = "default"
+
+        async def chat_message(self, event: dict[str, Any]) -> None:
+            body = event["body"]
+            await self.send_json(body)
+            await self.send_json(event["other"])
+            body["seen"] = body.get("seen", 0) + 1
+            await self.send_json(body)
+
+    communicators = await _connected(Twice, 2)
+    await memory_layer.group_send(GROUP, {"type": "chat.message", "body": {}, "other": [1]})
+    frames = await _frames(communicators, 3)
+    for before, other, after in frames:
+        assert other == [1]
+        assert after["seen"] == before.get("seen", 0) + 1
     for communicator in communicators:
         await communicator.disconnect()
