@@ -4,20 +4,26 @@ app's startup (fast_channels/gcsettings.py)."""
 from __future__ import annotations
 
 import gc
+import signal
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 import pytest
 
 from fast_channels import gcsettings, service
+from fast_channels.drain import drain_state
 
 
 @pytest.fixture
 def restored_gc() -> Iterator[None]:
-    threshold = gc.get_threshold()
+    """The collector as it was; and what the lifespan's shutdown leaves behind (a drained
+    process, its SIGTERM handler) undone, so later tests accept connections."""
+    threshold, sigterm = gc.get_threshold(), signal.getsignal(signal.SIGTERM)
     yield
     gc.unfreeze()
     gc.set_threshold(*threshold)
+    drain_state.reset()
+    signal.signal(signal.SIGTERM, sigterm)
 
 
 @pytest.mark.usefixtures("restored_gc")
