@@ -107,13 +107,19 @@ async def _redis_pubsub_cluster(
 
 LAYER_KINDS: list[LayerKind] = [
     LayerKind("inmemory", _in_memory, {"send_to_unreceived", "channel_full", "history"}),
-    LayerKind("redis", _redis, {"send_to_unreceived", "channel_full"}),
-    LayerKind("redis_at_least_once", _redis_at_least_once, {"send_to_unreceived", "channel_full"}),
-    LayerKind("redis_pubsub", _redis_pubsub, set()),
-    LayerKind("redis_sentinel", _redis_sentinel, {"send_to_unreceived", "channel_full"}),
-    LayerKind("redis_pubsub_sentinel", _redis_pubsub_sentinel, set()),
-    LayerKind("redis_cluster", _redis_cluster, {"send_to_unreceived", "channel_full"}),
-    LayerKind("redis_pubsub_cluster", _redis_pubsub_cluster, set()),
+    LayerKind("redis", _redis, {"send_to_unreceived", "channel_full", "history"}),
+    LayerKind(
+        "redis_at_least_once",
+        _redis_at_least_once,
+        {"send_to_unreceived", "channel_full", "history"},
+    ),
+    LayerKind("redis_pubsub", _redis_pubsub, {"history"}),
+    LayerKind("redis_sentinel", _redis_sentinel, {"send_to_unreceived", "channel_full", "history"}),
+    LayerKind("redis_pubsub_sentinel", _redis_pubsub_sentinel, {"history"}),
+    LayerKind(
+        "redis_cluster", _redis_cluster, {"send_to_unreceived", "channel_full", "history"}
+    ),
+    LayerKind("redis_pubsub_cluster", _redis_pubsub_cluster, {"history"}),
 ]
 
 

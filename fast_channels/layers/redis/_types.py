@@ -22,7 +22,9 @@ from redis import asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
 if TYPE_CHECKING:
+    from fast_channels.layers.history import HistoryPolicy
     from fast_channels.layers.redis.envelope import Codec, Decoded
+    from fast_channels.layers.redis.history import RedisHistory
     from fast_channels.observability.instruments import LayerInstruments
 
 # One shard's redis-py client: a Redis (plain or Sentinel-managed) or a whole Redis Cluster.
@@ -163,6 +165,8 @@ class KeyScheme(Protocol):
 
     def group_keys(self, group: str) -> list[str]: ...
 
+    def history_keys(self, group: str) -> list[str]: ...
+
 
 class GroupSendLayer(QueueLayer, Protocol):
     """The queue layer as its group_send strategies (groupsend.py) see it."""
@@ -185,6 +189,16 @@ class GroupSendLayer(QueueLayer, Protocol):
     def group_keys(self, group: str) -> list[str]: ...
 
     def process_of(self, channel: str) -> str | None: ...
+
+    @property
+    def group_history(self) -> object: ...
+
+    @property
+    def history(self) -> RedisHistory: ...
+
+    def history_policy(self, group: str) -> HistoryPolicy | None: ...
+
+    def history_keys(self, group: str) -> list[str]: ...
 
 
 class Subscriber(Protocol):

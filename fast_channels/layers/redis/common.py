@@ -19,6 +19,13 @@ from fast_channels.layers.buffer import (
     receive_unexpired,
     shared_delivery,
 )
+from fast_channels.layers.history import (
+    POSITION_KEY,
+    GroupHistoryOption,
+    HistoryRead,
+    Position,
+    no_history,
+)
 from fast_channels.layers.local import LocalChannel, LocalChannels
 from fast_channels.layers.redis.connection import Shards
 from fast_channels.layers.redis.envelope import (
@@ -29,8 +36,10 @@ from fast_channels.layers.redis.envelope import (
     split_frame,
 )
 from fast_channels.layers.redis.errors import RedisOp
+from fast_channels.layers.redis.history import RedisHistory, check_since
 from fast_channels.layers.redis.legacy import RedisLegacyMembers
 from fast_channels.layers.redis.presence import DEFAULT_LEASE, RedisPresence
+from fast_channels.layers.redis.scripts import Scripts
 from fast_channels.layers.redis.serializers import (
     EncryptionKey,
     JSONSerializer,
@@ -90,12 +99,14 @@ class RedisLayerBase(RedisLegacyMembers, BaseChannelLayer):
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         socket_timeout: float = 5.0,
         socket_connect_timeout: float = 2.0,
+        group_history: GroupHistoryOption | None = None,
     ) -> None:
         super().__init__(
             expiry=expiry,
             group_expiry=group_expiry,
             capacity=capacity,
             channel_capacity=channel_capacity,
+            group_history=group_history,
         )
         if not isinstance(prefix, str) or not re.fullmatch(r"[\w\-.:]+", prefix):
             raise TypeError(f"prefix must be a non-empty str of [A-Za-z0-9_-.:], got {prefix!r}")
@@ -119,6 +130,9 @@ class RedisLayerBase(RedisLegacyMembers, BaseChannelLayer):
             max_message_size,
         )
         self.process_id = secrets.token_hex(6)
+        # Group histories in Redis (history.py); made whether used or not (cheap), read only
+        # for groups with a policy.
+        self.history = RedisHistory(self.codec, Scripts())
         self._init_local_state()
         self._init_error_counting()
 
@@ -224,16 +238,64 @@ class RedisLayerBase(RedisLegacyMembers, BaseChannelLayer):
         """The next unexpired delivery of a local buffer (cancellation-safe: see ChannelBuffer)."""
         return receive_unexpired(local, self.metrics)
 
+    # -- group history (README "Recovery", history.py) -------------------------------------
+
+    @abstractmethod
+    def history_keys(self, group: str) -> list[str]:
+        """The group's history keys: its stream and its {epoch, offset} hash, in its slot."""
+
+    async def read_history(self, group: str, since: Position | None = None) -> HistoryRead:
+        self.require_valid_group_name(group)
+        since = check_since(since)
+        policy = self.history_policy(group) if self.group_history else None
+        if policy is None:
+            return no_history()
+        client = self.shards.batched(self.shards.index(group))
+        with self.redis_op("read_history"):
+            read = await self.history.read(client, self.history_keys(group), group, policy, since)
+        if self.history.undecodable:
+            self.metrics.dropped("undecodable", self.history.undecodable)
+            self.history.undecodable = 0
+        return read
+
+    def history_size(self) -> int:
+        """Entries held in Redis by the histories of the (up to 1,000) groups this process
+        sent to most recently, as measured at the last scrape (refresh_backlog): processes
+        sending to the same group each count its entries; groups only others send to are
+        not counted. Exact for one sending process and at most 1,000 history groups."""
+        return self.history.size
+
+    async def refresh_backlog(self) -> None:
+        if self.history.recent:
+            with self.redis_op("history_size", swallow=True):
+                self.history.size = await self._measure_history()
+        await super().refresh_backlog()
+
+    async def _measure_history(self) -> int:
+        """XLEN of each recent group's stream: one pipelined round trip per shard."""
+        by_shard: dict[int, list[str]] = {}
+        for shard, stream in self.history.recent.values():
+            by_shard.setdefault(shard, []).append(stream)
+        total = 0
+        for shard, streams in by_shard.items():
+            commands: list[tuple[Any, ...]] = [("XLEN", stream) for stream in streams]
+            replies = await self.shards.batched(shard).execute_commands(commands)
+            total += sum(int(reply) for reply in replies)
+        return total
+
     # -- fan-out into local buffers ---------------------------------------------------------
 
     def decode_frame(self, frame: bytes, now: float) -> tuple[Decoded, float, bytes] | None:
         """Decode a frame, or count it as dropped (expired or undecodable) and return None."""
         try:
-            expires_at, targets, payload = split_frame(frame)
+            expires_at, targets, payload, position = split_frame(frame)
             if expires_at < now:
                 self.metrics.dropped("expired", targets.count(b" ") + 1)
                 return None
-            return self.codec.decode(payload), expires_at, targets
+            decoded = self.codec.decode(payload)
+            if position is not None:  # once, on the message every local member shares
+                decoded.message[POSITION_KEY] = position
+            return decoded, expires_at, targets
         except UndecodableMessage as exc:
             self.metrics.dropped("undecodable")
             self._undecodable_log(layer=self.alias, error=str(exc))

@@ -92,6 +92,9 @@ class RedisChannelLayer(RedisLayerBase):
     def group_keys(self, group: str) -> list[str]:
         return self.keys.group_keys(group)
 
+    def history_keys(self, group: str) -> list[str]:
+        return self.keys.history_keys(group)
+
     # -- send / receive --------------------------------------------------------------------
 
     async def _send(self, channel: str, message: dict[str, Any]) -> None:

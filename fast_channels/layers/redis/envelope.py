@@ -8,6 +8,8 @@ Frame: what a Redis list or pub/sub channel carries, `b"<expires-at>\\n<targets>
 `targets` is a space-separated list of process-local channel names the message is for (empty
 for a plain channel or a pub/sub group); it lives outside the payload so that the group_send
 Lua script can write one serialized payload with a different target list for each process.
+A group with history (README "Recovery") gets its position in the head, for the same reason:
+`b"<expires-at> <epoch> <offset> <group>\\n<targets>\\n<payload>"` (positioned_head).
 """
 
 from __future__ import annotations
@@ -106,11 +108,24 @@ def make_frame(expires_at: float, targets: str, payload: bytes) -> bytes:
     return b"%.3f\n%s\n" % (expires_at, targets.encode("utf8")) + payload
 
 
-def split_frame(frame: bytes) -> tuple[float, bytes, bytes]:
-    """(expires_at, targets, payload); raises UndecodableMessage for a malformed frame."""
+def positioned_head(expires_at: float, epoch: str, offset: int, group: str) -> bytes:
+    """The head of a frame for a group with history: its position follows the expires-at."""
+    return b"%.3f %s %d %s" % (expires_at, epoch.encode(), offset, group.encode())
+
+
+def split_frame(frame: bytes) -> tuple[float, bytes, bytes, dict[str, Any] | None]:
+    """(expires_at, targets, payload, position); raises UndecodableMessage for a malformed
+    frame. `position` is the "__position__" of a group with history (README "Recovery"),
+    else None: its head is "<expires-at> <epoch> <offset> <group>" (group names hold no
+    space), a plain head is the expires-at alone, read by one float() as before."""
     try:
         head, targets, payload = frame.split(b"\n", 2)
-        return float(head), targets, payload
-    except ValueError as exc:
+        try:
+            return float(head), targets, payload, None
+        except ValueError:
+            expires, epoch, offset, group = head.split(b" ")
+            position = {"group": group.decode(), "epoch": epoch.decode(), "offset": int(offset)}
+            return float(expires), targets, payload, position
+    except (ValueError, UnicodeDecodeError) as exc:
         # Never the frame's bytes: they are the user's payload, and this text gets logged.
         raise UndecodableMessage(f"malformed frame ({len(frame)} bytes)") from exc

@@ -27,8 +27,10 @@ import structlog
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError, RedisError
 
+from fast_channels.layers.history import HistoryPolicy
 from fast_channels.layers.redis._types import GroupSendLayer
-from fast_channels.layers.redis.envelope import make_frame
+from fast_channels.layers.redis.envelope import positioned_head
+from fast_channels.layers.redis.history import policy_args
 from fast_channels.layers.redis.memberships import LOST, MembershipMarker
 from fast_channels.layers.redis.scripts import Scripts
 from fast_channels.observability.instruments import LayerInstruments
@@ -61,8 +63,12 @@ class ScriptGroupSend:
             layer.key_ttl,
         ]
         keys = [*layer.group_keys(group), self.marker.key, layer.index_key, layer.leases_key]
-        if layer.shards.size == 1:
-            results: list[Any] = [await self._send_shard(0, keys, args, group)]
+        policy = layer.history_policy(group) if layer.group_history else None
+        results: list[Any]
+        if policy is not None:
+            results = await self._send_positioned(group, keys, args, policy)
+        elif layer.shards.size == 1:
+            results = [await self._send_shard(0, keys, args, group)]
         else:
             shards = range(layer.shards.size)
             results = await asyncio.gather(
@@ -71,13 +77,35 @@ class ScriptGroupSend:
             )
         count_group_send(layer.metrics, results)
 
+    async def _send_positioned(
+        self, group: str, keys: list[str], args: list[Any], policy: HistoryPolicy
+    ) -> list[Any]:
+        """group_send to a group with history (history.py): the group's shard appends it to
+        the history in its GROUP_SEND and delivers; then (a layer sharding over several
+        servers) the other shards deliver, told the position it got."""
+        layer = self.layer
+        home = layer.shards.index(group)
+        history_keys = layer.history_keys(group)
+        extra = ["a", *policy_args(policy), group]
+        first = await self._send_shard(home, [*keys, *history_keys], args, group, extra)
+        layer.history.sent_to(group, home, history_keys[0])
+        others = [index for index in range(layer.shards.size) if index != home]
+        if not others:
+            return [first]
+        extra = ["p", first[5], first[6], group]
+        results = await asyncio.gather(
+            *(self._send_shard(index, keys, args, group, extra) for index in others),
+            return_exceptions=True,
+        )
+        return [first, *results]
+
     async def _send_shard(
-        self, index: int, keys: list[str], args: list[Any], group: str
-    ) -> list[int]:
+        self, index: int, keys: list[str], args: list[Any], group: str, extra: Any = ()
+    ) -> list[Any]:
         layer, seen = self.layer, self.marker.seen
         with layer.redis_op("group_send"):
             result = await self.scripts.group_send(
-                layer.shards.batched(index), keys, [*args, seen[index]]
+                layer.shards.batched(index), keys, [*args, seen[index], *extra]
             )
         if result[0] < 0:
             await self._refuse(index, result[0], group)
@@ -125,11 +153,20 @@ class PipelinedGroupSend:
         layer = self.layer
         payload, sent_at = layer.codec.encode(message, "group_send", group)
         client = layer.shards.cluster_client()
+        keys = layer.group_keys(group)
+        args: list[Any] = [sent_at, layer.group_expiry]
+        head = b"%.3f" % (sent_at + layer.expiry)
+        policy = layer.history_policy(group) if layer.group_history else None
+        if policy is not None:  # appended in GROUP_MEMBERS, in the group's slot (history.py)
+            keys = [*keys, *layer.history_keys(group)]
+            args += [*policy_args(policy), payload]
         with layer.redis_op("group_send"):
-            members, flat_caps = await self.scripts.group_members(
-                client, layer.group_keys(group), [sent_at, layer.group_expiry]
-            )
-            calls = self._deliveries(members, flat_caps, payload, sent_at)
+            members, flat_caps, *position = await self.scripts.group_members(client, keys, args)
+            if position:
+                epoch, offset = position[0].decode(), int(position[1])
+                head = positioned_head(sent_at + layer.expiry, epoch, offset, group)
+                layer.history.sent_to(group, 0, keys[2])
+            calls = self._deliveries(members, flat_caps, payload, sent_at, head)
             replies = await self._evalsha_pipelined(client, calls) if calls else []
         results: list[Any] = []
         for (sha, _, _), reply in zip(calls, replies, strict=True):
@@ -143,12 +180,18 @@ class PipelinedGroupSend:
         count_group_send(layer.metrics, results or [[0, 0, 0]])
 
     def _deliveries(
-        self, members: Iterable[bytes], flat_caps: list[bytes], payload: bytes, sent_at: float
+        self,
+        members: Iterable[bytes],
+        flat_caps: list[bytes],
+        payload: bytes,
+        sent_at: float,
+        head: bytes,
     ) -> list[Call]:
-        """One DELIVER per member process, one SEND_LIST per plain channel."""
+        """One DELIVER per member process, one SEND_LIST per plain channel; `head` is the
+        frames' head (the expires-at, and the position of a group with history)."""
         layer = self.layer
         caps = dict(zip(flat_caps[::2], flat_caps[1::2], strict=True))
-        expires_at = sent_at + layer.expiry
+        frame = b"%s\n\n%s" % (head, payload)  # make_frame's, for a plain channel
         by_process: dict[str, list[Any]] = {}
         calls: list[Call] = []
         for raw in members:
@@ -156,12 +199,10 @@ class PipelinedGroupSend:
             process = layer.process_of(channel)
             if process is None:
                 capacity = int(caps.get(raw, layer.capacity))
-                frame = make_frame(expires_at, "", payload)
                 args = [capacity, frame, sent_at, layer.key_ttl]
                 calls.append((self.scripts.send_list_sha(), [layer.list_key(channel)], args))
             else:
                 by_process.setdefault(process, []).extend((channel, int(caps.get(raw, 0))))
-        head = b"%.3f" % expires_at
         deliver = self.scripts.deliver_sha()
         for process, pairs in by_process.items():
             args = [sent_at, head, layer.capacity, payload, layer.key_ttl, *pairs]

@@ -6,7 +6,8 @@ The hash tag is what every key a script touches together shares: a process's que
 counts (`{<process>}`), a plain channel's list and its in-flight keys (`{ch:<channel>}`), a
 group's members and their capacities (`{g:<group>}`). Keys spanning the whole prefix (the
 memberships marker, the expiry index, the leases) cannot share a slot with every group's keys:
-`prefix_wide` says whether the layer may use them.
+`prefix_wide` says whether the layer may use them. A group's history (history.py) is in
+its slot: `{g:<group>}` on a Cluster (the pub/sub layer's: its channel's slot).
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ class PlainKeys:
     def group_keys(self, group: str) -> list[str]:
         return [f"{self.prefix}:g:{group}", f"{self.prefix}:gc:{group}"]
 
+    def history_keys(self, group: str) -> list[str]:
+        """A group's history (history.py): its stream and its {epoch, offset} hash."""
+        return [f"{self.prefix}:h:{group}", f"{self.prefix}:hm:{group}"]
+
 
 class HashTaggedKeys:
     """Keys on a Redis Cluster: one hash tag per process, plain channel and group."""
@@ -48,6 +53,21 @@ class HashTaggedKeys:
 
     def group_keys(self, group: str) -> list[str]:
         return [f"{self.prefix}:{{g:{group}}}:m", f"{self.prefix}:{{g:{group}}}:c"]
+
+    def history_keys(self, group: str) -> list[str]:
+        return [f"{self.prefix}:{{g:{group}}}:h", f"{self.prefix}:{{g:{group}}}:hm"]
+
+
+class ShardedPubSubKeys(PlainKeys):
+    """The pub/sub layer's history keys on a Redis Cluster: in the slot of the group's
+    sharded pub/sub channel `<prefix>:g:<group>` (no hash tag: its whole name is hashed), so
+    that one script appends to the history and SPUBLISHes. Names hold no braces (the prefix
+    and group name rules), so the tag is that whole name."""
+
+    __slots__ = ()
+
+    def history_keys(self, group: str) -> list[str]:
+        return [f"{{{self.prefix}:g:{group}}}:h", f"{{{self.prefix}:g:{group}}}:hm"]
 
 
 def key_scheme(prefix: str, cluster: bool) -> PlainKeys | HashTaggedKeys:

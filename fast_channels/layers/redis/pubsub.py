@@ -22,9 +22,12 @@ from collections.abc import Callable
 from typing import Any
 
 from fast_channels.layers.buffer import Delivery
+from fast_channels.layers.history import HistoryPolicy
 from fast_channels.layers.redis._types import Subscriber
 from fast_channels.layers.redis.common import RedisLayerBase, logger
 from fast_channels.layers.redis.envelope import make_frame
+from fast_channels.layers.redis.history import policy_args
+from fast_channels.layers.redis.keys import PlainKeys, ShardedPubSubKeys
 from fast_channels.layers.redis.legacy import ForeignChannelError, PubSubLegacyMembers
 from fast_channels.layers.redis.sharded import NodeSubscriptions
 from fast_channels.layers.redis.subscriber import ShardSubscriber
@@ -58,6 +61,10 @@ class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
         # Cluster, one subscriber per shard (SUBSCRIBE, PUBLISH) on Redis servers.
         self.subscriptions: ShardSubscriptions | NodeSubscriptions = (
             NodeSubscriptions(self) if self.shards.cluster else ShardSubscriptions(self)
+        )
+        # A group's history keys (history.py): on a Cluster in its channel's slot.
+        self._keys = (
+            ShardedPubSubKeys(self.prefix) if self.shards.cluster else PlainKeys(self.prefix)
         )
         self._routes: dict[bytes, tuple[str, str]] = {}  # subscribed name -> (kind, target)
         self._sweeper: asyncio.Task[None] | None = None
@@ -201,10 +208,40 @@ class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
 
     async def _group_send(self, group: str, message: dict[str, Any]) -> None:
         payload, sent_at = self.codec.encode(message, "group_send", group)
+        policy = self.history_policy(group) if self.group_history else None
+        if policy is not None:
+            await self._publish_positioned(group, policy, payload, sent_at)
+            return
         frame = make_frame(sent_at + self.expiry, "", payload)
         await self._publish(
             "group_send", self.shards.index(group), f"{self.prefix}:g:{group}", frame
         )
+
+    def history_keys(self, group: str) -> list[str]:
+        return self._keys.history_keys(group)
+
+    async def _publish_positioned(
+        self, group: str, policy: HistoryPolicy, payload: bytes, sent_at: float
+    ) -> None:
+        """HISTORY_PUBLISH: the append to the group's history and the PUBLISH (SPUBLISH on a
+        Cluster) of the positioned frame in one script call, one round trip (history.py)."""
+        index, keys = self.shards.index(group), self.history_keys(group)
+        command = "SPUBLISH" if self.shards.cluster else "PUBLISH"
+        args = [
+            sent_at,
+            *policy_args(policy),
+            b"%.3f" % (sent_at + self.expiry),
+            group,
+            payload,
+            f"{self.prefix}:g:{group}",
+            command,
+        ]
+        with self.redis_op("group_send"):
+            await self.history.scripts.run(
+                "history_publish", self.shards.batched(index), keys, args
+            )
+        self.history.sent_to(group, index, keys[0])
+        self.metrics.sent("group_send")
 
     def _ensure_sweeper(self) -> None:
         if self._sweeper is None or self._sweeper.done():

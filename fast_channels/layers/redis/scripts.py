@@ -48,6 +48,8 @@ NAMES = (
     "heartbeat",
     "sweep",
     "claim",
+    "read_history",
+    "history_publish",
 )
 PRELUDE = "prelude"  # lua/prelude.lua, sent first with every script
 

@@ -3,6 +3,11 @@
 -- caller saw the marker before. Returns {delivered, full, pruned, marker present, members
 -- reaped}, or {LOST or RESTORING, 0, 0, 0, 0} without sending when the memberships may be
 -- incomplete.
+-- History (history.py), only for a group with a policy: ARGV[9] 'a' appends the payload to
+-- the history keys KEYS[6], KEYS[7] (ARGV 10-14: size, ttl, ttl in ms, fresh epoch token,
+-- group) before anything else is written, and the reply gains {epoch, offset}; 'p' (another
+-- shard of a sharded layer: the group's shard appended) takes them from ARGV 10-12 (epoch,
+-- offset, group). Either way every frame's head carries the position.
 local group, caps_key, index = KEYS[1], KEYS[2], KEYS[4]
 local prefix, now = ARGV[1], tonumber(ARGV[2])
 local mark = redis.call('GET', KEYS[3])
@@ -14,9 +19,17 @@ end
 local present = mark and 1 or 0
 local head, default_cap, expires = ARGV[3] .. '\n', tonumber(ARGV[4]), tonumber(ARGV[3])
 local payload, ttl = ARGV[6], ARGV[7]
+local epoch, offset
+if ARGV[9] == 'a' then
+  epoch, offset = history_append(
+    KEYS[6], KEYS[7], now, ARGV[10], tonumber(ARGV[11]), ARGV[12], ARGV[13], payload)
+  head = history_head(ARGV[3], epoch, offset, ARGV[14])
+elseif ARGV[9] == 'p' then
+  head = history_head(ARGV[3], ARGV[10], ARGV[11], ARGV[12])
+end
 prune_members(group, caps_key, now - tonumber(ARGV[5]))
 local members = redis.call('ZRANGE', group, 0, -1)
-if #members == 0 then return {0, 0, 0, present, 0} end
+if #members == 0 then return {0, 0, 0, present, 0, epoch, offset} end
 local caps = {}
 if redis.call('EXISTS', caps_key) == 1 then
   local flat = redis.call('HGETALL', caps_key)
@@ -72,4 +85,4 @@ for _, process in ipairs(order) do
     delivered, full, pruned = delivered + d, full + f, pruned + p
   end
 end
-return {delivered, full, pruned, present, reaped}
+return {delivered, full, pruned, present, reaped, epoch, offset}

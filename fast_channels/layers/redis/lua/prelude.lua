@@ -5,7 +5,11 @@ local function parse(frame)
   local a = string.find(frame, '\n', 1, true)
   local b = a and string.find(frame, '\n', a + 1, true)
   if not b then return math.huge, '' end
-  return tonumber(string.sub(frame, 1, a - 1)) or math.huge, string.sub(frame, a + 1, b - 1)
+  -- A positioned head is "<expires-at> <epoch> <offset> <group>": the first word.
+  local head = string.sub(frame, 1, a - 1)
+  local space = string.find(head, ' ', 1, true)
+  if space then head = string.sub(head, 1, space - 1) end
+  return tonumber(head) or math.huge, string.sub(frame, a + 1, b - 1)
 end
 
 local function count_targets(counts, targets)
@@ -151,4 +155,59 @@ end
 local function prune_members(group, caps_key, since)
   local lapsed = redis.call('ZRANGEBYSCORE', group, '-inf', '(' .. since)
   if #lapsed > 0 then forget_members(group, caps_key, lapsed) end
+end
+
+-- Group history (README "Recovery", history.py). A group's history is two keys in its slot:
+-- a stream of entries `<offset>-0` {e = expires-at, p = payload} and a hash {epoch, offset}.
+
+-- Drop the entries whose expires-at is past (they expire in append order: from the head).
+local function history_trim(h, now)
+  local first = redis.call('XRANGE', h, '-', '+', 'COUNT', 1)[1]
+  if not first or tonumber(first[2][2]) > now then return end
+  local start = '-'
+  while true do
+    local batch = redis.call('XRANGE', h, start, '+', 'COUNT', 64)
+    for _, entry in ipairs(batch) do
+      if tonumber(entry[2][2]) > now then
+        redis.call('XTRIM', h, 'MINID', entry[1])
+        return
+      end
+    end
+    if #batch < 64 then
+      redis.call('DEL', h)
+      return
+    end
+    start = '(' .. batch[#batch][1]
+  end
+end
+
+-- The group's epoch, made from `token` when missing (Redis lost the history: restarted
+-- empty, flushed, failed over without it, or it expired): a stream without its epoch is
+-- of a lost one and goes.
+local function history_epoch(h, hm, token, ttl_ms)
+  local epoch = redis.call('HGET', hm, 'epoch')
+  if epoch then return epoch end
+  redis.call('DEL', h)
+  redis.call('HSET', hm, 'epoch', token, 'offset', 0)
+  redis.call('PEXPIRE', hm, ttl_ms)
+  return token
+end
+
+-- Give `payload` the group's next position and keep it (at most `size` entries, each for
+-- ttl seconds; both keys expire ttl after the last append). Returns epoch, offset.
+-- The first write (HSET/HINCRBY) is refused under maxmemory before anything is written.
+local function history_append(h, hm, now, size, ttl, ttl_ms, token, payload)
+  local epoch = history_epoch(h, hm, token, ttl_ms)
+  local offset = redis.call('HINCRBY', hm, 'offset', 1)
+  redis.call('XADD', h, 'MAXLEN', size, offset .. '-0', 'e', string.format('%.6f', now + ttl),
+    'p', payload)
+  history_trim(h, now)
+  redis.call('PEXPIRE', h, ttl_ms)
+  redis.call('PEXPIRE', hm, ttl_ms)
+  return epoch, offset
+end
+
+-- The frame head of a positioned message: "<expires-at> <epoch> <offset> <group>\n".
+local function history_head(expires, epoch, offset, group)
+  return expires .. ' ' .. epoch .. ' ' .. offset .. ' ' .. group .. '\n'
 end
