@@ -16,6 +16,7 @@ from fast_channels.layers.history import (
     HistoryPolicy,
     HistoryRead,
     Position,
+    check_since,
     history_policies,
     no_history,
 )
@@ -294,8 +295,10 @@ class BaseChannelLayer(ABC):  # noqa: B024 -- ABC: subclasses declare abstract m
         `position` is the group's current one. since=None: nothing, complete, the position.
 
         This default is a layer without history: nothing, never complete, Position("", 0).
+        A `since` of another shape than Position raises TypeError (on every layer).
         """
         self.require_valid_group_name(group)
+        check_since(since)
         return no_history()
 
     # -- presence (layers/presence.py) -----------------------------------------------------

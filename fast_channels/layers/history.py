@@ -81,6 +81,18 @@ def history_policies(option: GroupHistoryOption | None) -> PatternTable[HistoryP
     return PatternTable(option or {}, "group_history", _policy, None)
 
 
+def check_since(since: object) -> Position | None:
+    """read_history()'s `since`, checked the same way on every layer: None or a (str epoch,
+    int offset) pair (a Position), else TypeError."""
+    if since is None:
+        return None
+    if isinstance(since, tuple) and len(since) == 2:
+        epoch, offset = since
+        if isinstance(epoch, str) and isinstance(offset, int) and not isinstance(offset, bool):
+            return Position(epoch, offset)
+    raise TypeError(f"since must be a Position(epoch: str, offset: int) or None, got {since!r}")
+
+
 def position_of(message: dict[str, Any]) -> Position | None:
     """The position a layer put on a message, or None (none, or not of the right shape)."""
     found = message.get(POSITION_KEY)

@@ -16,7 +16,13 @@ from fast_channels.layers.buffer import (
     receive_unexpired,
     shared_delivery,
 )
-from fast_channels.layers.history import GroupHistoryOption, HistoryRead, LocalHistory, Position
+from fast_channels.layers.history import (
+    GroupHistoryOption,
+    HistoryRead,
+    LocalHistory,
+    Position,
+    check_since,
+)
 from fast_channels.layers.local import LocalChannel, LocalChannels
 from fast_channels.layers.presence import LocalPresence, PresenceStore
 from fast_channels.observability.tracing import current_traceparent
@@ -173,7 +179,7 @@ class InMemoryChannelLayer(BaseChannelLayer):
         if self._history is None:
             return await super().read_history(group, since)
         self.require_valid_group_name(group)
-        return self._history.read(group, since)
+        return self._history.read(group, check_since(since))
 
     def history_size(self) -> int:
         return 0 if self._history is None else self._history.size()

@@ -116,9 +116,7 @@ LAYER_KINDS: list[LayerKind] = [
     LayerKind("redis_pubsub", _redis_pubsub, {"history"}),
     LayerKind("redis_sentinel", _redis_sentinel, {"send_to_unreceived", "channel_full", "history"}),
     LayerKind("redis_pubsub_sentinel", _redis_pubsub_sentinel, {"history"}),
-    LayerKind(
-        "redis_cluster", _redis_cluster, {"send_to_unreceived", "channel_full", "history"}
-    ),
+    LayerKind("redis_cluster", _redis_cluster, {"send_to_unreceived", "channel_full", "history"}),
     LayerKind("redis_pubsub_cluster", _redis_pubsub_cluster, {"history"}),
 ]
 

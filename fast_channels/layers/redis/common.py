@@ -24,6 +24,7 @@ from fast_channels.layers.history import (
     GroupHistoryOption,
     HistoryRead,
     Position,
+    check_since,
     no_history,
 )
 from fast_channels.layers.local import LocalChannel, LocalChannels
@@ -36,7 +37,7 @@ from fast_channels.layers.redis.envelope import (
     split_frame,
 )
 from fast_channels.layers.redis.errors import RedisOp
-from fast_channels.layers.redis.history import RedisHistory, check_since
+from fast_channels.layers.redis.history import RedisHistory
 from fast_channels.layers.redis.legacy import RedisLegacyMembers
 from fast_channels.layers.redis.presence import DEFAULT_LEASE, RedisPresence
 from fast_channels.layers.redis.scripts import Scripts

@@ -28,6 +28,7 @@ from fast_channels.layers.history import (
     HistoryPolicy,
     HistoryRead,
     Position,
+    check_since,
     new_epoch,
     no_history,
 )
@@ -44,17 +45,6 @@ MEASURED_GROUPS = 1000
 def policy_args(policy: HistoryPolicy) -> list[Any]:
     """size, ttl, ttl in ms (PEXPIRE) and a fresh epoch token, for the append scripts."""
     return [policy.size, policy.ttl, math.ceil(policy.ttl * 1000), new_epoch()]
-
-
-def check_since(since: object) -> Position | None:
-    """read_history()'s `since`: None or a (str epoch, int offset) pair, else TypeError."""
-    if since is None:
-        return None
-    if isinstance(since, tuple) and len(since) == 2:
-        epoch, offset = since
-        if isinstance(epoch, str) and isinstance(offset, int) and not isinstance(offset, bool):
-            return Position(epoch, offset)
-    raise TypeError(f"since must be a Position(epoch: str, offset: int) or None, got {since!r}")
 
 
 def to_str(value: bytes | str) -> str:

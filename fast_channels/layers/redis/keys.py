@@ -62,12 +62,14 @@ class ShardedPubSubKeys(PlainKeys):
     """The pub/sub layer's history keys on a Redis Cluster: in the slot of the group's
     sharded pub/sub channel `<prefix>:g:<group>` (no hash tag: its whole name is hashed), so
     that one script appends to the history and SPUBLISHes. Names hold no braces (the prefix
-    and group name rules), so the tag is that whole name."""
+    and group name rules), so a tag of that whole name puts a key in its slot; the keys still
+    start with the prefix (flush() finds them by it)."""
 
     __slots__ = ()
 
     def history_keys(self, group: str) -> list[str]:
-        return [f"{{{self.prefix}:g:{group}}}:h", f"{{{self.prefix}:g:{group}}}:hm"]
+        tag = f"{self.prefix}:{{{self.prefix}:g:{group}}}"
+        return [f"{tag}:h", f"{tag}:hm"]
 
 
 def key_scheme(prefix: str, cluster: bool) -> PlainKeys | HashTaggedKeys:

@@ -269,8 +269,10 @@ class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
             logger.exception("fast_channels.layer.callback_failed", layer=self.alias, callback=name)
 
     async def flush(self) -> None:
-        if "presence" in self.__dict__:  # the only keys this layer writes
-            await self._delete_prefixed_keys()
+        # Presence and group history are the only keys this layer writes.
+        if "presence" in self.__dict__ or self.group_history:
+            with self.redis_op("flush"):
+                await self._delete_prefixed_keys()
         for kind, target in list(self._routes.values()):
             if kind != "p":
                 await self._unsubscribe(kind, target)
