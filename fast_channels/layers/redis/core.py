@@ -17,6 +17,7 @@ from typing import Any
 
 from fast_channels.exceptions import ChannelFull
 from fast_channels.layers.buffer import Delivery
+from fast_channels.layers.history import GroupHistoryOption
 from fast_channels.layers.redis._types import ScriptHost
 from fast_channels.layers.redis.common import RedisLayerBase
 from fast_channels.layers.redis.envelope import make_frame
@@ -40,9 +41,11 @@ class RedisChannelLayer(RedisLayerBase):
         delivery: DeliveryMode = "at_most_once",
         visibility_timeout: float | None = None,
         process_lease: float = 30.0,
+        group_history: GroupHistoryOption | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(*args, **kwargs)
+        # Named here, not only in **kwargs: tools read the option from the signature.
+        super().__init__(*args, group_history=group_history, **kwargs)
         self.delivery, timeout = check_options(delivery, visibility_timeout, self.expiry)
         if isinstance(process_lease, bool) or not isinstance(process_lease, int | float):
             raise TypeError(f"process_lease must be a number of seconds, got {process_lease!r}")

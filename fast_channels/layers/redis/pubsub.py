@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fast_channels.layers.buffer import Delivery
-from fast_channels.layers.history import HistoryPolicy
+from fast_channels.layers.history import GroupHistoryOption, HistoryPolicy
 from fast_channels.layers.redis._types import Subscriber
 from fast_channels.layers.redis.common import RedisLayerBase, logger
 from fast_channels.layers.redis.envelope import make_frame
@@ -44,9 +44,11 @@ class RedisPubSubChannelLayer(PubSubLegacyMembers, RedisLayerBase):
         on_disconnect: Callback | None = None,
         on_reconnect: Callback | None = None,
         process_lease: float = 30.0,
+        group_history: GroupHistoryOption | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(*args, **kwargs)
+        # Named here, not only in **kwargs: tools read the option from the signature.
+        super().__init__(*args, group_history=group_history, **kwargs)
         if isinstance(process_lease, bool) or not isinstance(process_lease, int | float):
             raise TypeError(f"process_lease must be a number of seconds, got {process_lease!r}")
         if not 0 < process_lease < math.inf:
