@@ -24,7 +24,6 @@ from redis.asyncio.cluster import RedisCluster
 if TYPE_CHECKING:
     from fast_channels.layers.history import HistoryPolicy
     from fast_channels.layers.redis.envelope import Codec, Decoded
-    from fast_channels.layers.redis.history import RedisHistory
     from fast_channels.observability.instruments import LayerInstruments
 
 # One shard's redis-py client: a Redis (plain or Sentinel-managed) or a whole Redis Cluster.
@@ -168,6 +167,12 @@ class KeyScheme(Protocol):
     def history_keys(self, group: str) -> list[str]: ...
 
 
+class HistoryRecorder(Protocol):
+    """What a group_send strategy tells the layer's history (history.RedisHistory)."""
+
+    def sent_to(self, group: str, shard: int, stream_key: str) -> None: ...
+
+
 class GroupSendLayer(QueueLayer, Protocol):
     """The queue layer as its group_send strategies (groupsend.py) see it."""
 
@@ -194,7 +199,7 @@ class GroupSendLayer(QueueLayer, Protocol):
     def group_history(self) -> object: ...
 
     @property
-    def history(self) -> RedisHistory: ...
+    def history(self) -> HistoryRecorder: ...
 
     def history_policy(self, group: str) -> HistoryPolicy | None: ...
 

@@ -14,7 +14,10 @@ Keys (P = the layer prefix):
                   of its frames; SWEEP counts and removes the frames of keys nobody read
   P:leases        sorted set: process -> Redis time its receive loop's lease ends (HEARTBEAT);
                   GROUP_SEND reaps the members of a process whose lease ended
-A frame is "<expires-at>\\n<target channels>\\n<payload>" (see envelope.py).
+  P:h:<group>     a history group's stream (history.py): entries <offset>-0 {e, p}
+  P:hm:<group>    hash {epoch, offset} beside it
+A frame is "<expires-at>\\n<target channels>\\n<payload>" (see envelope.py); a history
+group's head is "<expires-at> <epoch> <offset> <group>".
 
 On a Redis Cluster (keys.py, groupsend.py) the same keys carry hash tags so each script
 touches one slot:

@@ -1,6 +1,7 @@
 -- Redis Cluster, group_send step 2, in one process's slot. KEYS: queue, counts.
--- ARGV: now, expires-at, default capacity, payload, ttl, then channel, capacity (0: default)
--- pairs. Returns {delivered, full, pruned}.
+-- ARGV: now, head (the expires-at, or a history group's "<expires-at> <epoch> <offset>
+-- <group>": no expiry index on a Cluster reads it as a number), default capacity, payload,
+-- ttl, then channel, capacity (0: default) pairs. Returns {delivered, full, pruned}.
 local channels, caps = {}, {}
 for i = 6, #ARGV, 2 do
   channels[#channels + 1] = ARGV[i]
