@@ -162,3 +162,27 @@ async def test_history_messages_gauge_counts_the_entries_of_groups_sent_to(
     await layer.refresh_backlog()
     assert layer.history_size() == 3 + 1  # room.1 trimmed to its size
     assert metric("layer_history_messages", layer=layer.alias) == 4
+
+
+async def test_positioned_frames_expire_in_redis_like_plain_ones(
+    make_redis: Any, redis_server: RedisServer
+) -> None:
+    """The Lua scripts read a positioned head's expires-at (its first word): an expired
+    positioned frame is pruned and counted, not kept forever."""
+    layer = make_redis(expiry=1, group_history={"room.*": (5, 60)})
+    member = await layer.new_channel()  # never received on: its frames stay in Redis
+    await layer.group_add("room.1", member)
+    await layer.group_add("room.1", "named.member")  # a plain channel's list too
+    await layer.group_send("room.1", {"type": "m", "n": 1})
+    await asyncio.sleep(1.2)
+    expired = metric("layer_messages_dropped_total", layer=layer.alias, reason="expired")
+    await layer.group_send("room.1", {"type": "m", "n": 2})
+    after = metric("layer_messages_dropped_total", layer=layer.alias, reason="expired")
+    assert after - expired == 2  # the member's frame and the named channel's
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        queue, _ = layer.process_keys(layer.process_id)
+        assert client.llen(queue) == 1
+        assert client.llen(layer.list_key("named.member")) == 1
+    finally:
+        client.close()
