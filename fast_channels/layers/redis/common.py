@@ -131,14 +131,14 @@ class RedisLayerBase(RedisLegacyMembers, BaseChannelLayer):
             max_message_size,
         )
         self.process_id = secrets.token_hex(6)
-        # Group histories in Redis (history.py); made whether used or not (cheap), read only
-        # for groups with a policy.
-        self.history = RedisHistory(self.codec, Scripts())
         self._init_local_state()
         self._init_error_counting()
 
     def _init_local_state(self) -> None:
-        """What this process holds: its channels, memberships, tasks and log limiters."""
+        """What this process holds: its channels, memberships, tasks and log limiters, and
+        its side of the group histories in Redis (history.py; used only for groups with a
+        policy)."""
+        self.history = RedisHistory(self.codec, Scripts())
         self.local = LocalChannels(self)
         # The same dicts under the names the receive loops (_types.QueueLayer) and the hot
         # paths here read: one attribute lookup per message, not two.
