@@ -356,3 +356,27 @@ async def test_both_layers_survive_a_master_failing_over_to_its_replica(
         await asyncio.gather(*tasks, return_exceptions=True)
         await queue.close()
         await pubsub.close()
+
+
+@pytest.mark.parametrize(
+    "cls", [RedisChannelLayer, RedisPubSubChannelLayer], ids=["queue", "pubsub"]
+)
+async def test_history_keys_in_the_group_slot_and_the_gauge_over_nodes(
+    make: Make, redis_cluster: RedisCluster, cls: type[RedisLayerBase]
+) -> None:
+    """A history group's keys share its slot (the queue layer's group keys, or the pub/sub
+    layer's channel `P:g:<group>`); the history gauge sums XLEN over groups on any node."""
+    groups = [f"room.{n}" for n in range(12)]
+    layer = make(cls, group_history={"room.*": (3, 60)})
+    for group in groups:
+        for n in range(4):
+            await layer.group_send(group, {"type": "m", "n": n})
+        slot = keyslot(
+            layer.group_keys(group)[0] if cls is RedisChannelLayer else f"{layer.prefix}:g:{group}"
+        )
+        assert {keyslot(key) for key in layer.history_keys(group)} == {slot}
+    assert len({redis_cluster.owner(keyslot(layer.history_keys(g)[0])) for g in groups}) > 1
+    await layer.refresh_backlog()
+    assert layer.history_size() == 3 * len(groups)
+    read = await layer.read_history("room.0", None)
+    assert read.position.offset == 4
