@@ -55,6 +55,8 @@ NAMES = (
     "history_publish",
 )
 PRELUDE = "prelude"  # lua/prelude.lua, sent first with every script
+HISTORY_PRELUDE = "history_prelude"  # lua/history_prelude.lua, then, for these only:
+HISTORY_USERS = frozenset({"group_send", "group_members", "read_history", "history_publish"})
 
 
 def lua_source(name: str) -> str:
@@ -77,7 +79,13 @@ def _load_all() -> dict[str, _Script]:
     # Read once, at import: a file missing from an install fails here, naming it, not at the
     # first send.
     prelude = lua_source(PRELUDE)
-    return {name: _Script(f"{prelude}\n{lua_source(name)}".encode()) for name in NAMES}
+    history = f"{prelude}\n{lua_source(HISTORY_PRELUDE)}"
+    return {
+        name: _Script(
+            f"{history if name in HISTORY_USERS else prelude}\n{lua_source(name)}".encode()
+        )
+        for name in NAMES
+    }
 
 
 _SCRIPTS = _load_all()

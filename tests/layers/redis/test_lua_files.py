@@ -15,11 +15,20 @@ import pytest
 from redis import asyncio as aioredis
 
 from fast_channels.layers.redis import presence
-from fast_channels.layers.redis.scripts import NAMES, PRELUDE, Scripts, lua_source
+from fast_channels.layers.redis.scripts import (
+    HISTORY_PRELUDE,
+    NAMES,
+    PRELUDE,
+    Scripts,
+    lua_source,
+)
 from tests.support.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[3]
-FILES = {f"{name}.lua" for name in (PRELUDE, *NAMES, presence.PRELUDE, *presence.NAMES)}
+FILES = {
+    f"{name}.lua"
+    for name in (PRELUDE, HISTORY_PRELUDE, *NAMES, presence.PRELUDE, *presence.NAMES)
+}
 
 
 def test_every_script_loaded_is_a_file_of_the_package_and_no_file_is_left_over() -> None:
