@@ -16,7 +16,8 @@ COPY pyproject.toml README.md ./
 COPY fast_channels ./fast_channels
 # The demo extra (FastAPI) serves the default app; add "crypto" for symmetric_encryption_keys.
 ARG EXTRAS=demo
-RUN pip install "/src[${EXTRAS}]"
+# uvicorn >= 0.35: the entrypoint serves with its websockets-sansio implementation.
+RUN pip install "/src[${EXTRAS}]" "uvicorn[standard]>=0.35"
 
 FROM ${PYTHON_IMAGE}
 ENV PATH=/opt/venv/bin:$PATH \

@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from fast_channels import gcsettings
 from fast_channels.drain import drain_state
 from fast_channels.layers import channel_layers
 from fast_channels.layers.lifespan import close_layers
@@ -93,7 +94,8 @@ def install_sigterm_drain(drain_timeout: float | None = None) -> bool:
 
 
 def lifespan(inner: Lifespan | None = None) -> Lifespan:
-    """A Starlette/FastAPI lifespan: drain on SIGTERM and on shutdown, then close the layers.
+    """A Starlette/FastAPI lifespan: drain on SIGTERM and on shutdown, then close the layers;
+    at startup, the garbage-collector settings of the environment (gcsettings.py).
 
     `FastAPI(lifespan=fast_channels.service.lifespan())`, or wrap your own:
     `lifespan(my_lifespan)` runs yours inside."""
@@ -101,11 +103,14 @@ def lifespan(inner: Lifespan | None = None) -> Lifespan:
     @asynccontextmanager
     async def run(app: Any) -> AsyncIterator[Any]:
         install_sigterm_drain()
+        gcsettings.apply_threshold()
         if inner is None:
+            gcsettings.freeze_if_asked()
             yield None
             await shutdown()
             return
         async with inner(app) as state:
+            gcsettings.freeze_if_asked()  # after the app's own startup: its objects too
             try:
                 yield state
             finally:

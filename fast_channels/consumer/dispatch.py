@@ -51,6 +51,13 @@ class HandlerDispatch:
     # so that a message costs one lookup, not a name check and two metric-child lookups.
     _dispatch_table: ClassVar[dict[str, _DispatchEntry]] = {}
     _traceparent: str | None = None  # of the layer message being handled, for its span
+    # The group message being handled (a group_send's delivery, shared by the members in this
+    # process), else None: what send_json may encode once for all of them (encode_once.py).
+    _group_message: dict[str, Any] | None = None
+    # id()s of what it sent while handling that message: a value it sends again is re-encoded,
+    # the handler may have changed it between its sends (encode_once.py). Ids, not references:
+    # nothing is kept alive between bursts per consumer.
+    _shared_sent: tuple[int, ...] = ()
 
     if TYPE_CHECKING:
 

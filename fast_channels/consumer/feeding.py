@@ -64,6 +64,8 @@ class ConsumerFeeding:
         channel_layer: BaseChannelLayer | None
         channel_name: str
         _traceparent: str | None
+        _group_message: dict[str, Any] | None
+        _shared_sent: tuple[int, ...]
 
         async def dispatch(self, message: Message) -> None: ...
 
@@ -120,6 +122,7 @@ class ConsumerFeeding:
         the consumer as in _feed_events."""
         channel = self.channel_name
         delivery: Any  # a Delivery, or what poll_delivery() returned
+        message: Any  # its message: not held between deliveries either (see below)
         try:
             while True:
                 # The buffer's future awaited here: no coroutine made per message (with
@@ -142,10 +145,13 @@ class ConsumerFeeding:
                 try:  # dispatched inline, not by a method: one coroutine less per message
                     layer.metrics.received(delivery.op, delivery.sent_at)
                     self._traceparent = delivery.traceparent
+                    message = delivery.message
+                    if delivery.op == "group_send":
+                        self._group_message, self._shared_sent = message, ()
                     try:
-                        await self.dispatch(delivery.message)
+                        await self.dispatch(message)
                     finally:
-                        self._traceparent = None
+                        self._traceparent = self._group_message = message = None
                 finally:
                     turn.release()
                 # Not held while waiting for the next one: with thousands of consumers, the

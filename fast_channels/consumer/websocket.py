@@ -12,6 +12,7 @@ import structlog
 from fast_channels._compat import abort_connection
 from fast_channels.consumer import _json, slow
 from fast_channels.consumer.base import AsyncConsumer
+from fast_channels.consumer.encode_once import encode_shared
 from fast_channels.consumer.ratelimit import TokenBucket
 from fast_channels.consumer.recovery import GroupRecovery
 from fast_channels.drain import drain_state
@@ -356,7 +357,13 @@ class AsyncJsonWebsocketConsumer(GroupRecovery, AsyncWebsocketConsumer):
 
     async def send_json(self, content: Any, close: bool = False) -> None:
         if self._encodes_inline:
-            text = _json.dumps(content)
+            group_message = self._group_message
+            if group_message is None:
+                text = _json.dumps(content)
+            else:  # one encoding for every member of the burst (see encode_once.py)
+                sent, key = self._shared_sent, id(content)
+                text = encode_shared(content, group_message, key in sent)
+                self._shared_sent = (*sent, key)
         else:
             text = await self.encode_json(content)
         if close or not self._sends_inline:

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
-from fast_channels import __version__, handshake
+from fast_channels import __version__, gcsettings, handshake
 from fast_channels.demo.layer import LayerUnavailableError, make_layer, require_reachable
 from fast_channels.demo.worker import DEFAULT_STEP_DELAY, JOBS_CHANNEL, serve
 
@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="close a connection whose request (WebSocket handshake) is not complete after "
         f"SECONDS (default ${handshake.ENV}, else {handshake.DEFAULT_TIMEOUT:g})",
     )  # fmt: skip
+    _add_server_options(demo)
     worker = commands.add_parser("worker", help="run the job worker process",
                                  description=WORKER_HELP, formatter_class=fmt)  # fmt: skip
     worker.add_argument("--redis-url", required=True, help="the Redis the demo servers use")
@@ -61,6 +62,58 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--step-delay", type=float, default=DEFAULT_STEP_DELAY,
                          help=f"seconds per job step (default {DEFAULT_STEP_DELAY})")  # fmt: skip
     return parser
+
+
+def _add_server_options(demo: argparse.ArgumentParser) -> None:
+    """uvicorn's WebSocket implementation and compression, and the garbage collector's
+    settings: what the kit serves with (README "Serving: uvicorn and the garbage collector")."""
+    demo.add_argument(
+        "--ws", default=os.environ.get("UVICORN_WS") or default_ws(),
+        help="uvicorn's WebSocket implementation (default $UVICORN_WS, else "
+        f"{default_ws()}: the cheapest per frame on this uvicorn)",
+    )  # fmt: skip
+    demo.add_argument(
+        "--ws-per-message-deflate", type=_flag, metavar="BOOL",
+        default=_flag(os.environ.get("UVICORN_WS_PER_MESSAGE_DEFLATE") or "false"),
+        help="compress WebSocket frames (permessage-deflate) for clients that offer it "
+        "(default $UVICORN_WS_PER_MESSAGE_DEFLATE, else false: ~11 us of CPU per frame sent)",
+    )  # fmt: skip
+    demo.add_argument(
+        "--gc-threshold", type=_gc_threshold, metavar="N[,N[,N]]",
+        default=os.environ.get(gcsettings.THRESHOLD_ENV) or None,
+        help=f"gc.set_threshold() at startup (default ${gcsettings.THRESHOLD_ENV}, else "
+        "Python's), e.g. 50000,20,20 for thousands of sockets",
+    )  # fmt: skip
+    demo.add_argument(
+        "--gc-freeze", type=_flag, metavar="BOOL",
+        default=_flag(os.environ.get(gcsettings.FREEZE_ENV) or "false"),
+        help=f"gc.freeze() once the app has started (default ${gcsettings.FREEZE_ENV}, else "
+        "false): startup's objects leave every later collection",
+    )  # fmt: skip
+
+
+def default_ws() -> str:
+    """uvicorn's `ws` the kit serves with: websockets-sansio (uvicorn >= 0.35), the cheapest
+    per frame measured (ops/bench e2e_ws_impls). uvicorn 0.35-0.49's `auto` picks the legacy
+    websockets implementation, so it is named; before 0.35 there is none, and `auto` it is."""
+    from uvicorn.config import WS_PROTOCOLS
+
+    return "websockets-sansio" if "websockets-sansio" in WS_PROTOCOLS else "auto"
+
+
+def _flag(value: str) -> bool:
+    try:
+        return gcsettings.parse_freeze(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}") from None
+
+
+def _gc_threshold(value: str) -> str:
+    try:
+        gcsettings.parse_threshold(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return value
 
 
 def _handshake_timeout(value: str) -> float:
@@ -110,6 +163,10 @@ def run_demo(args: argparse.Namespace) -> int:
     else:
         mode, spawn = ("none" if args.no_worker else "in-process"), False
     # Both before the server starts: a bad URL or a Redis that is down is one clear line.
+    # The app's lifespan (service.lifespan) applies these at startup (gcsettings.py).
+    if args.gc_threshold is not None:
+        os.environ[gcsettings.THRESHOLD_ENV] = args.gc_threshold
+    os.environ[gcsettings.FREEZE_ENV] = "1" if args.gc_freeze else "0"
     app = create_app(redis_url=args.redis_url, worker=mode, step_delay=args.step_delay)
     if args.redis_url is not None:
         require_reachable(args.redis_url)
@@ -121,7 +178,10 @@ def run_demo(args: argparse.Namespace) -> int:
         # uvicorn alone never closes a connection that does not finish its first request
         # (see fast_channels/handshake.py); its default HTTP protocol, with that bound.
         http = handshake.handshake_protocol(float(args.handshake_timeout))
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, http=http)
+        uvicorn.run(
+            app, host=args.host, port=args.port, log_level=args.log_level, http=http,
+            ws=args.ws, ws_per_message_deflate=args.ws_per_message_deflate,
+        )  # fmt: skip
     finally:
         if worker is not None:
             _stop(worker)

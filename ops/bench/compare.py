@@ -36,6 +36,7 @@ HIGHER_IS_BETTER = {
     "p50_ms": False,
     "p99_ms": False,
     "rtt_p50_ms": False,
+    "server_cpu_us": False,  # end to end: the server's CPU per delivery, steadier than rates
 }
 
 

@@ -1,7 +1,9 @@
-"""The `fast-channels` command line: help, defaults and errors (no server is started)."""
+"""The `fast-channels` command line: help, defaults and errors; the server settings it serves
+with, checked on a real demo server."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -9,7 +11,9 @@ import pytest
 
 import fast_channels
 from fast_channels.demo import cli
+from tests.support.raw_ws import extensions_answered
 from tests.support.redis_server import free_port
+from tests.support.uvicorn_server import stop, wait_for_port
 
 
 def test_demo_help_says_where_the_worker_runs(capsys: pytest.CaptureFixture[str]) -> None:
@@ -102,3 +106,63 @@ def test_an_unknown_command_lists_the_commands(capsys: pytest.CaptureFixture[str
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert "invalid choice: 'serve' (choose from 'demo', 'worker')" in err
+
+
+# -- the server settings (README "Serving: uvicorn and the garbage collector") -------------
+
+
+def test_server_defaults_are_sansio_without_deflate(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("UVICORN_WS", "UVICORN_WS_PER_MESSAGE_DEFLATE", "FAST_CHANNELS_GC_THRESHOLD"):
+        monkeypatch.delenv(name, raising=False)
+    args = cli.build_parser().parse_args(["demo"])
+    assert args.ws == "websockets-sansio"  # this venv's uvicorn has it (>= 0.35)
+    assert args.ws_per_message_deflate is False
+    assert args.gc_threshold is None
+    assert args.gc_freeze is False
+
+
+def test_server_settings_from_options_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UVICORN_WS", "wsproto")
+    monkeypatch.setenv("UVICORN_WS_PER_MESSAGE_DEFLATE", "true")
+    monkeypatch.setenv("FAST_CHANNELS_GC_THRESHOLD", "50000,20,20")
+    monkeypatch.setenv("FAST_CHANNELS_GC_FREEZE", "1")
+    args = cli.build_parser().parse_args(["demo"])
+    assert (args.ws, args.ws_per_message_deflate) == ("wsproto", True)
+    assert (args.gc_threshold, args.gc_freeze) == ("50000,20,20", True)
+    options = ["demo", "--ws", "websockets", "--ws-per-message-deflate", "false"]
+    args = cli.build_parser().parse_args([*options, "--gc-freeze", "false"])
+    assert (args.ws, args.ws_per_message_deflate, args.gc_freeze) == ("websockets", False, False)
+
+
+@pytest.mark.parametrize("option", [["--gc-threshold", "7,x"], ["--gc-freeze", "maybe"]])
+def test_bad_gc_settings_are_usage_errors(
+    option: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.build_parser().parse_args(["demo", *option])
+    assert exit_info.value.code == 2
+    assert f"argument {option[0]}" in capsys.readouterr().err
+
+
+def test_uvicorn_before_0_35_gets_auto(monkeypatch: pytest.MonkeyPatch) -> None:
+    from uvicorn import config
+
+    without = {k: v for k, v in config.WS_PROTOCOLS.items() if k != "websockets-sansio"}
+    monkeypatch.setattr(config, "WS_PROTOCOLS", without)  # what uvicorn 0.30-0.34 lists
+    assert cli.default_ws() == "auto"
+
+
+@pytest.mark.parametrize(
+    ("options", "compressed"), [([], False), (["--ws-per-message-deflate", "true"], True)]
+)
+def test_the_served_demo_compresses_only_when_asked(options: list[str], compressed: bool) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "fast_channels", "demo", "--port", str(port), "--no-worker"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UVICORN_WS")}
+    process = subprocess.Popen([*command, *options, "--log-level", "warning"], env=env)
+    try:
+        wait_for_port(port, process=process)
+        answered = extensions_answered(port, "/ws/chat/lobby")
+    finally:
+        stop(process)
+    assert answered.startswith("permessage-deflate") is compressed, answered

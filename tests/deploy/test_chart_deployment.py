@@ -212,3 +212,24 @@ def test_handshake_timeout_reaches_the_entrypoint(chart: helm.Chart) -> None:
     values = {"app": {"handshakeTimeoutSeconds": 2.5}}
     config = render(chart, values, RELEASE, NAMESPACE).config()
     assert config["FAST_CHANNELS_HANDSHAKE_TIMEOUT"] == "2.5"
+
+
+def test_server_and_gc_settings_reach_the_entrypoint(chart: helm.Chart) -> None:
+    # The entrypoint passes UVICORN_WS*; service.lifespan() reads FAST_CHANNELS_GC_*.
+    config = render(chart, {}, RELEASE, NAMESPACE).config()
+    assert config["UVICORN_WS"] == "websockets-sansio"
+    assert config["UVICORN_WS_PER_MESSAGE_DEFLATE"] == "false"
+    assert "FAST_CHANNELS_GC_THRESHOLD" not in config
+    assert config["FAST_CHANNELS_GC_FREEZE"] == "false"
+    values = {
+        "app": {
+            "ws": "wsproto",
+            "wsPerMessageDeflate": True,
+            "gc": {"threshold": "50000,20,20", "freeze": True},
+        }
+    }
+    config = render(chart, values, RELEASE, NAMESPACE).config()
+    assert config["UVICORN_WS"] == "wsproto"
+    assert config["UVICORN_WS_PER_MESSAGE_DEFLATE"] == "true"
+    assert config["FAST_CHANNELS_GC_THRESHOLD"] == "50000,20,20"
+    assert config["FAST_CHANNELS_GC_FREEZE"] == "true"

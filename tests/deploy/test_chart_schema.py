@@ -31,6 +31,8 @@ from tests.deploy.conftest import NAMESPACE, RELEASE
         ({"app": {"module": "not a module"}}, "at '/app/module'"),
         ({"app": {"handshakeTimeoutSeconds": 0}}, "at '/app/handshakeTimeoutSeconds'"),
         ({"app": {"handshakeTimeoutSeconds": "10s"}}, "at '/app/handshakeTimeoutSeconds'"),
+        ({"app": {"ws": "uvloop"}}, "at '/app/ws'"),
+        ({"app": {"gc": {"threshold": "50000;20"}}}, "at '/app/gc/threshold'"),
     ],
 )
 def test_schema_rejects_wrong_values(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.raw_ws import UNFINISHED_HEADS, closed_within
+from tests.support.raw_ws import UNFINISHED_HEADS, closed_within, extensions_answered
 from tests.support.redis_server import free_port
 from tests.support.uvicorn_server import wait_for_port
 
@@ -171,3 +171,23 @@ def test_other_commands_run_as_given() -> None:
         env={**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"},
     )
     assert result.stdout == "worker here\n"
+
+
+@pytest.mark.parametrize(
+    ("env", "compressed"),
+    [({}, False), ({"UVICORN_WS_PER_MESSAGE_DEFLATE": "true"}, True)],
+)
+def test_websockets_are_not_compressed_unless_asked(env: dict[str, str], compressed: bool) -> None:
+    # README "Serving: uvicorn and the garbage collector": deflate costs ~11 us per frame.
+    with entrypoint("--log-level", "warning", env=env) as url:
+        port = int(url.rsplit(":", 1)[1])
+        answered = extensions_answered(port, "/ws/chat/lobby")
+    assert answered.startswith("permessage-deflate") is compressed, answered
+
+
+def test_the_entrypoint_names_websockets_sansio_and_the_image_has_it() -> None:
+    text = ENTRYPOINT.read_text()
+    assert '--ws "${UVICORN_WS:-websockets-sansio}"' in text
+    # uvicorn 0.35 added websockets-sansio: the image must not resolve an older one.
+    installs = [args for op, args in instructions() if op == "RUN" and "pip install" in args]
+    assert any('"uvicorn[standard]>=0.35"' in args for args in installs), installs

@@ -69,3 +69,26 @@ def closed_within(socks: list[socket.socket], timeout: float) -> dict[socket.soc
                 closed[sock] = time.monotonic()
                 open_socks.remove(sock)
     return closed
+
+
+def extensions_answered(port: int, path: str) -> str:
+    """The server's Sec-WebSocket-Extensions to a handshake offering permessage-deflate as
+    browsers do ("" if it answers none)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n"
+            "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n".encode()
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(4096)
+            assert chunk, f"closed during the handshake: {head!r}"
+            head += chunk
+    lines = head.decode("latin-1").split("\r\n")
+    assert lines[0].startswith("HTTP/1.1 101"), lines[0]
+    headers = dict(line.split(":", 1) for line in lines[1:] if ":" in line)
+    return {name.lower(): value.strip() for name, value in headers.items()}.get(
+        "sec-websocket-extensions", ""
+    )

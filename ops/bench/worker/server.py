@@ -62,6 +62,18 @@ def ws_unavailable() -> str | None:
     return None
 
 
+def apply_gc_settings() -> None:
+    """FAST_CHANNELS_GC_THRESHOLD / FAST_CHANNELS_GC_FREEZE, as service.lifespan() applies them
+    at startup (this server runs without a lifespan); nothing unless they are set, and nothing
+    for a fast_channels tree older than gcsettings.py (ops.bench.compare runs old commits)."""
+    try:
+        from fast_channels import gcsettings
+    except ImportError:
+        return
+    gcsettings.apply_threshold()
+    gcsettings.freeze_if_asked()
+
+
 def main() -> None:
     impl, kind, port, url = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -73,6 +85,8 @@ def main() -> None:
         if impl == "bare"
         else importlib.import_module(f"impl_{impl}").consumer_app(kind, url, GROUP)
     )
+    if impl == "ours":
+        apply_gc_settings()
     ws, deflate = uvicorn_ws()
     uvicorn.run(
         app,

@@ -26,8 +26,7 @@ from tests.support.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[3]
 FILES = {
-    f"{name}.lua"
-    for name in (PRELUDE, HISTORY_PRELUDE, *NAMES, presence.PRELUDE, *presence.NAMES)
+    f"{name}.lua" for name in (PRELUDE, HISTORY_PRELUDE, *NAMES, presence.PRELUDE, *presence.NAMES)
 }
 
 
