@@ -137,20 +137,32 @@ class GroupHistory:
     def read(self, since: Position | None, now: float) -> HistoryRead:
         """The messages after `since`, copied (a reader's edits stay its own)."""
         self.trim(now)
-        position = self.position
         if since is None:
-            return HistoryRead([], True, position)
-        if since.epoch != self.epoch:
+            messages = []
+        elif since.epoch != self.epoch:
             # Nothing of this epoch was seen by the reader: all of it is new to it.
-            return HistoryRead([dict(m) for _, _, m in self.entries], False, position)
-        if since.offset > self.offset or since.offset < 0:
-            return HistoryRead([], False, position)  # not a position this stream gave
-        after = [dict(m) for offset, _, m in self.entries if offset > since.offset]
-        # Complete when nothing was missed, or the oldest kept message is the next one.
-        complete = since.offset == self.offset or (
-            bool(self.entries) and self.entries[0][0] <= since.offset + 1
-        )
-        return HistoryRead(after, complete, position)
+            messages = [dict(m) for _, _, m in self.entries]
+        else:
+            messages = [dict(m) for offset, _, m in self.entries if offset > since.offset]
+        oldest = self.entries[0][0] if self.entries else 0
+        return history_answer(since, self.position, oldest, messages)
+
+
+def history_answer(
+    since: Position | None, position: Position, oldest: int, messages: list[dict[str, Any]]
+) -> HistoryRead:
+    """The answer to a read since `since`, the same rules on every layer: `position` is the
+    stream's, `oldest` the offset of the oldest message it keeps (0: none), `messages` what
+    it holds after `since` (all of it when the epoch differs)."""
+    if since is None:
+        return HistoryRead([], True, position)  # a fresh join: nothing to recover
+    if since.epoch != position.epoch:
+        return HistoryRead(messages, False, position)
+    if since.offset > position.offset or since.offset < 0:
+        return HistoryRead([], False, position)  # not a position this stream gave
+    # Complete when nothing was missed, or the oldest kept message is the next one.
+    complete = since.offset == position.offset or 0 < oldest <= since.offset + 1
+    return HistoryRead(messages, complete, position)
 
 
 class LocalHistory:

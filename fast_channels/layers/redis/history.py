@@ -29,6 +29,7 @@ from fast_channels.layers.history import (
     HistoryRead,
     Position,
     check_since,
+    history_answer,
     new_epoch,
     no_history,
 )
@@ -88,16 +89,8 @@ class RedisHistory:
         ]
         raw_epoch, offset, oldest, flat = await self.scripts.run("read_history", client, keys, args)
         epoch = to_str(raw_epoch)
-        position = Position(epoch, int(offset))
-        if since is None:
-            return HistoryRead([], True, position)
-        messages = self._decode(group, epoch, flat)
-        if since.epoch != epoch:
-            return HistoryRead(messages, False, position)
-        if since.offset > position.offset or since.offset < 0:
-            return HistoryRead([], False, position)  # not a position this stream gave
-        complete = since.offset == position.offset or (0 < int(oldest) <= since.offset + 1)
-        return HistoryRead(messages, complete, position)
+        messages = [] if since is None else self._decode(group, epoch, flat)
+        return history_answer(since, Position(epoch, int(offset)), int(oldest), messages)
 
     def _decode(self, group: str, epoch: str, flat: list[Any]) -> list[dict[str, Any]]:
         messages = []
