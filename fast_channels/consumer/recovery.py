@@ -63,7 +63,7 @@ def parse_recover(query_string: bytes) -> dict[str, Position]:
     # parse_qs decoded it as Latin-1; the JSON was UTF-8 before being percent-encoded.
     decoded = json.loads(values[0].encode("latin-1").decode("utf-8"))
     if type(decoded) is not dict or len(decoded) > MAX_RECOVER_GROUPS:
-        raise ValueError("not an object of at most {MAX_RECOVER_GROUPS} groups")
+        raise ValueError(f"not an object of at most {MAX_RECOVER_GROUPS} groups")
     positions = {}
     for group, value in decoded.items():
         position = _position(value)
