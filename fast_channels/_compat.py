@@ -162,3 +162,31 @@ def abort_connection(receive: Any) -> bool:
         return False
     abort()
     return True
+
+
+# -- asyncio (checked on CPython 3.11 to 3.13) ---------------------------------------------------
+# Why: consumer/direct.py runs an idle consumer's handler in the task that delivers to it (a
+# fan-out), and hands the handler to the consumer's own task if it suspends. While it runs
+# there, asyncio.current_task() must already be the consumer's task: asyncio.timeout() and
+# anyio's cancel scopes remember the task they were entered in, and would otherwise cancel the
+# fan-out, or refuse to exit in the task the handler finishes in. Python 3.12's eager tasks do
+# the same swap (asyncio.tasks._swap_current_task); 3.11 has only its parts, _enter_task and
+# _leave_task. Without them swap_current_task is None and no handler runs outside its task.
+_enter_task: Any = getattr(asyncio.tasks, "_enter_task", None)
+_leave_task: Any = getattr(asyncio.tasks, "_leave_task", None)
+
+
+def _swap_current_task_311(loop: asyncio.AbstractEventLoop, task: Any) -> Any:
+    current = asyncio.current_task(loop)
+    if current is not None:
+        _leave_task(loop, current)
+    if task is not None:
+        _enter_task(loop, task)
+    return current
+
+
+swap_current_task: Callable[[asyncio.AbstractEventLoop, Any], Any] | None = getattr(
+    asyncio.tasks, "_swap_current_task", None
+) or (_swap_current_task_311 if _enter_task and _leave_task else None)
+"""swap_current_task(loop, task): make `task` (or no task) the loop's current task; returns
+the one that was. None when this Python has no way to (then handlers run in their own task)."""

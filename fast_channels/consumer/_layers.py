@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import structlog
 
 from fast_channels.layers import BaseChannelLayer, channel_layers, get_channel_layer
@@ -15,6 +17,9 @@ _warned_unregistered: set[type] = set()
 # (our layers), or else by receive() (a 1.x-style or third-party layer, or a subclass of ours
 # that overrides receive(): 1.x consumers went through it).
 _fast_path_of: dict[type, bool] = {}
+# Per layer class: whether its poll_delivery() takes a `direct` receiver (consumer/direct.py);
+# a subclass written against the one-argument form keeps working without it.
+_takes_direct: dict[type, bool] = {}
 
 
 def layer_for(consumer_class: type, alias: str) -> BaseChannelLayer | None:
@@ -38,5 +43,15 @@ def has_fast_path(layer: object) -> bool:
         known = _fast_path_of[type(layer)] = isinstance(layer, BaseChannelLayer) and (
             type(layer).receive is BaseChannelLayer.receive
             and type(layer).receive_delivery is not BaseChannelLayer.receive_delivery
+        )
+    return known
+
+
+def takes_direct(layer: object) -> bool:
+    known = _takes_direct.get(type(layer))
+    if known is None:
+        poll = getattr(type(layer), "poll_delivery", None)
+        known = _takes_direct[type(layer)] = poll is not None and (
+            "direct" in inspect.signature(poll).parameters
         )
     return known

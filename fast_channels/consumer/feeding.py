@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from fast_channels.consumer._layers import has_fast_path
+from fast_channels.consumer import direct
+from fast_channels.consumer._layers import has_fast_path, takes_direct
 from fast_channels.layers import BaseChannelLayer
 from fast_channels.layers.buffer import Delivery
 from fast_channels.types import Message, Receive
@@ -57,6 +59,13 @@ def _feeder_ended(ended: asyncio.Future[BaseException], error: BaseException) ->
     return isinstance(error, asyncio.CancelledError)
 
 
+def _drop_pending(handler: direct.DirectHandler | None) -> None:
+    """The consumer ends with a handler handed over but not resumed: close its coroutine."""
+    if handler is not None and handler.pending is not None:
+        handler.pending[0].close()
+        handler.pending = None
+
+
 class ConsumerFeeding:
     """_run(): feed the consumer's messages to dispatch() until the first error ends it."""
 
@@ -81,11 +90,21 @@ class ConsumerFeeding:
         loop = asyncio.get_running_loop()
         ended: asyncio.Future[BaseException] = loop.create_future()
         turn = _Turn()
-        feed = self._feed_deliveries if has_fast_path(layer) else self._feed_received
+        if has_fast_path(layer):
+            handler = (
+                direct.DirectHandler(self._begin_delivery, self._end_delivery, turn, ended, context)
+                if direct.available() and takes_direct(layer)
+                else None
+            )
+            feeding = self._feed_deliveries(layer, turn, ended, handler)
+        else:
+            handler, feeding = None, self._feed_received(layer, turn, ended)
         feeders = [
             loop.create_task(self._feed_events(receive, turn, ended), context=context),
-            loop.create_task(feed(layer, turn, ended), context=context),
+            loop.create_task(feeding, context=context),
         ]
+        if handler is not None:
+            handler.task = feeders[1]
         try:
             error = await ended
         finally:
@@ -115,20 +134,42 @@ class ConsumerFeeding:
             if _feeder_ended(ended, error):
                 raise
 
+    def _begin_delivery(self, delivery: Delivery) -> Coroutine[Any, Any, None]:
+        """Record a delivery about to be handled; its handler's coroutine, not started."""
+        self.channel_layer.metrics.received(delivery.op, delivery.sent_at)  # type: ignore[union-attr]
+        self._traceparent = delivery.traceparent
+        message = delivery.message
+        if delivery.op == "group_send":
+            self._group_message, self._shared_sent = message, ()
+        return self.dispatch(message)
+
+    def _end_delivery(self) -> None:
+        # Not held past the handler: with thousands of consumers, what each kept between
+        # bursts was walked by every young-generation garbage collection, then promoted.
+        self._traceparent = self._group_message = None
+
     async def _feed_deliveries(
-        self, layer: BaseChannelLayer, turn: _Turn, ended: asyncio.Future[BaseException]
+        self,
+        layer: BaseChannelLayer,
+        turn: _Turn,
+        ended: asyncio.Future[BaseException],
+        handler: direct.DirectHandler | None,
     ) -> None:
         """Take the deliveries of this consumer's channel and handle each in turn; errors end
-        the consumer as in _feed_events."""
+        the consumer as in _feed_events. While it waits, `handler` (direct.py) may handle a
+        delivery in the task that brings it; one that suspends is finished here."""
         channel = self.channel_name
         delivery: Any  # a Delivery, or what poll_delivery() returned
-        message: Any  # its message: not held between deliveries either (see below)
         try:
             while True:
                 # The buffer's future awaited here: no coroutine made per message (with
                 # thousands of consumers, those were a quarter of the young objects that
                 # every garbage collection walked during a fan-out).
-                delivery = layer.poll_delivery(channel)
+                delivery = (
+                    layer.poll_delivery(channel)
+                    if handler is None
+                    else layer.poll_delivery(channel, handler)
+                )
                 if delivery is None:  # no fast path for this layer
                     delivery = await layer.receive_delivery(channel)
                 elif not isinstance(delivery, Delivery):
@@ -136,31 +177,35 @@ class ConsumerFeeding:
                         await delivery
                     except asyncio.CancelledError:
                         layer.abandon_poll(channel, delivery)
+                        _drop_pending(handler)
                         raise
+                    if handler is not None and handler.pending is not None:
+                        await self._finish_pending(handler, turn)
                     continue
                 if turn.held:
                     await turn.wait()
                 else:
                     turn.held = True
-                try:  # dispatched inline, not by a method: one coroutine less per message
-                    layer.metrics.received(delivery.op, delivery.sent_at)
-                    self._traceparent = delivery.traceparent
-                    message = delivery.message
-                    if delivery.op == "group_send":
-                        self._group_message, self._shared_sent = message, ()
-                    try:
-                        await self.dispatch(message)
-                    finally:
-                        self._traceparent = self._group_message = message = None
+                try:  # no coroutine of ours around dispatch: one frame less per message
+                    await self._begin_delivery(delivery)
                 finally:
+                    self._end_delivery()
                     turn.release()
-                # Not held while waiting for the next one: with thousands of consumers, the
-                # deliveries kept alive between bursts were a third of what each young-
-                # generation garbage collection walked, and were then promoted.
+                # Not held while waiting for the next one (see _end_delivery).
                 delivery = None
         except BaseException as error:
             if _feeder_ended(ended, error):
                 raise
+
+    async def _finish_pending(self, handler: direct.DirectHandler, turn: _Turn) -> None:
+        """A handler that suspended in a fan-out (direct.py), resumed here; it holds the turn."""
+        coroutine, yielded = handler.pending  # type: ignore[misc]
+        handler.pending = None
+        try:
+            await direct.Resume(coroutine, yielded)
+        finally:
+            self._end_delivery()
+            turn.release()
 
     async def _feed_received(
         self, layer: BaseChannelLayer, turn: _Turn, ended: asyncio.Future[BaseException]

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Iterable
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
-from fast_channels.layers.buffer import Delivery
+from fast_channels.layers.buffer import Delivery, DirectReceiver
 from fast_channels.layers.history import (
     GroupHistoryOption,
     HistoryPolicy,
@@ -238,7 +238,9 @@ class BaseChannelLayer(ABC):  # noqa: B024 -- ABC: subclasses declare abstract m
             "(a layer overrides receive() or receive_delivery())"
         )
 
-    def poll_delivery(self, channel: str) -> Delivery | asyncio.Future[None] | None:
+    def poll_delivery(
+        self, channel: str, direct: DirectReceiver | None = None
+    ) -> Delivery | asyncio.Future[None] | None:
         """Without waiting: the next delivery of a channel this instance made (new_channel()),
         or else a future done once one may have arrived (then poll again; a caller that stops
         awaiting it hands it to abandon_poll()). None: no such fast path for this channel or

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
 from fast_channels._loop import running_loop
@@ -26,6 +27,15 @@ class Delivery(NamedTuple):
 
 
 _tuple_new = tuple.__new__
+
+# What a receiver waiting on an empty buffer may register (ChannelBuffer.waiter) to take a
+# delivery at once, in the putting task (consumer/direct.py: an idle consumer's handler run
+# in the fan-out), instead of being woken for it. It returns REFUSED (queue it as usual: the
+# receiver is busy), TAKEN, or TAKEN_WAKE (taken, but the receiver must be woken: it finishes
+# handling it in its own task). It gets the receiver's copy (receiver_copy) and no expiry
+# check: a delivery put is fresh, it expires while it waits in a buffer, and this one does not.
+DirectReceiver = Callable[["Delivery"], int]
+REFUSED, TAKEN, TAKEN_WAKE = 0, 1, 2
 
 
 def shared_delivery(
@@ -55,14 +65,17 @@ class _DropCounter(Protocol):
     def dropped(self, reason: str, count: int = 1) -> None: ...
 
 
-def poll_unexpired(buffer: ChannelBuffer, metrics: _DropCounter) -> Delivery | asyncio.Future[None]:
+def poll_unexpired(
+    buffer: ChannelBuffer, metrics: _DropCounter, direct: DirectReceiver | None = None
+) -> Delivery | asyncio.Future[None]:
     """The receiver's copy of the next unexpired delivery of `buffer`, or, when there is none,
     a future done once one may have arrived (a receiver that stops awaiting it must give it
-    to `buffer.abandon`). Expired deliveries are dropped and counted."""
+    to `buffer.abandon`; `direct`: see ChannelBuffer.waiter). Expired deliveries are dropped
+    and counted."""
     while True:
         delivery = buffer.get_nowait()
         if delivery is None:
-            return buffer.waiter()
+            return buffer.waiter(direct)
         if delivery.expires_at >= time.time():
             return receiver_copy(delivery)
         metrics.dropped("expired")
@@ -91,13 +104,15 @@ class ChannelBuffer:
     # empty deque costs ~760 bytes (a 64-slot block up front), so the oldest delivery sits in a
     # plain slot and a deque exists only while a 2nd one waits behind it; likewise the usual
     # single receiver waits in a slot, a deque holding only further concurrent receivers.
-    __slots__ = ("_first", "_more_waiters", "_rest", "_waiter", "last_active")
+    __slots__ = ("_first", "_more_waiters", "_rest", "_waiter", "direct", "last_active")
 
     def __init__(self) -> None:
         self._first: Delivery | None = None  # the oldest delivery
         self._rest: deque[Delivery] | None = None  # those behind it, oldest first
         self._waiter: asyncio.Future[None] | None = None  # the receiver woken next
         self._more_waiters: deque[asyncio.Future[None]] | None = None  # then these, in order
+        # Set only while the receiver that registered it waits, first, on an empty buffer.
+        self.direct: DirectReceiver | None = None
         self.last_active = time.monotonic()
 
     def __len__(self) -> int:
@@ -113,8 +128,12 @@ class ChannelBuffer:
     def put(self, delivery: Delivery, capacity: int | None = None) -> bool:
         """Queue a delivery and wake a receiver; with `capacity`, only if fewer than that many
         are queued (False: nothing done). A fan-out puts into many mostly empty buffers: an
-        empty one is never full, and is checked without __len__."""
+        empty one is never full, and is checked without __len__. An empty buffer whose
+        receiver registered `direct` offers it the delivery first."""
         if self._first is None:
+            direct = self.direct
+            if direct is not None and self._put_direct(direct, delivery):
+                return True
             self._first = delivery
         elif capacity is not None and len(self) >= capacity:
             return False
@@ -125,10 +144,18 @@ class ChannelBuffer:
         waiter = self._waiter
         if waiter is not None:
             if self._more_waiters is None and not waiter.done():
-                self._waiter = None  # the usual case, inline: one receiver, waiting
+                self._waiter = self.direct = None  # the usual case, inline: one receiver
                 waiter.set_result(None)
             else:
                 self._wake_one()
+        return True
+
+    def _put_direct(self, direct: DirectReceiver, delivery: Delivery) -> bool:
+        taken = direct(receiver_copy(delivery))
+        if taken == REFUSED:
+            return False
+        if taken == TAKEN_WAKE:
+            self._wake_one()
         return True
 
     def drop_expired(self, now: float) -> int:
@@ -141,7 +168,7 @@ class ChannelBuffer:
 
     def clear(self) -> int:
         count = len(self)
-        self._first = self._rest = None
+        self._first = self._rest = self.direct = None
         return count
 
     def get_nowait(self) -> Delivery | None:
@@ -163,12 +190,16 @@ class ChannelBuffer:
                 self.abandon(waiter)
                 raise
 
-    def waiter(self) -> asyncio.Future[None]:
+    def waiter(self, direct: DirectReceiver | None = None) -> asyncio.Future[None]:
         """For a receiver that found the buffer empty: a future done once a delivery may be
         there. The hot receive paths await it themselves (a coroutine frame less per message
-        than get()); one cancelled while awaiting it must call abandon()."""
+        than get()); one cancelled while awaiting it must call abandon(). With `direct`, the
+        first receiver waiting is offered each delivery before it is queued (DirectReceiver)
+        until it is woken."""
         waiter = running_loop().create_future()  # once per message: see fast_channels/_loop.py
         self._add_waiter(waiter)
+        if self._waiter is waiter:
+            self.direct = direct
         # No `last_active` here: a buffer with a waiting receiver counts as active anyway
         # (has_receivers); abandon() records when it stopped waiting.
         return waiter
@@ -177,6 +208,7 @@ class ChannelBuffer:
         """A receiver stopped waiting on `waiter` (cancelled): forget it, and if it had been
         woken already, pass the wake-up on to the next receiver."""
         self.last_active = time.monotonic()
+        self.direct = None
         if not self._remove_waiter(waiter) and self._first is not None:
             self._wake_one()
 
@@ -225,6 +257,7 @@ class ChannelBuffer:
         return False
 
     def _wake_one(self) -> None:
+        self.direct = None  # registered by the first waiter, who is woken now (or gone)
         while self._waiter is not None:
             waiter = self._waiter
             self._next_waiter()

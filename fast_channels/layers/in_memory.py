@@ -12,6 +12,7 @@ from fast_channels.exceptions import ChannelFull
 from fast_channels.layers.base import BaseChannelLayer, CapacityPattern
 from fast_channels.layers.buffer import (
     Delivery,
+    DirectReceiver,
     poll_unexpired,
     receive_unexpired,
     shared_delivery,
@@ -90,11 +91,13 @@ class InMemoryChannelLayer(BaseChannelLayer):
             return receive_unexpired(local, self.metrics)
         return self._receive_named(channel)
 
-    def poll_delivery(self, channel: str) -> Delivery | asyncio.Future[None] | None:
+    def poll_delivery(
+        self, channel: str, direct: DirectReceiver | None = None
+    ) -> Delivery | asyncio.Future[None] | None:
         local = self.channels.get(channel)
         if local is None or not local.owned:
             return None
-        return poll_unexpired(local, self.metrics)
+        return poll_unexpired(local, self.metrics, direct)
 
     def abandon_poll(self, channel: str, waiter: asyncio.Future[None]) -> None:
         local = self.channels.get(channel)

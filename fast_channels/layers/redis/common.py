@@ -15,6 +15,7 @@ import structlog
 from fast_channels.layers.base import BaseChannelLayer, CapacityPattern
 from fast_channels.layers.buffer import (
     Delivery,
+    DirectReceiver,
     poll_unexpired,
     receive_unexpired,
     shared_delivery,
@@ -213,11 +214,13 @@ class RedisLayerBase(RedisLegacyMembers, BaseChannelLayer):
             return self._get(local)
         return self._receive_delivery(channel)
 
-    def poll_delivery(self, channel: str) -> Delivery | asyncio.Future[None] | None:
+    def poll_delivery(
+        self, channel: str, direct: DirectReceiver | None = None
+    ) -> Delivery | asyncio.Future[None] | None:
         local = self._local.get(channel)
         if local is None or not local.owned:
             return None
-        polled = poll_unexpired(local, self.metrics)
+        polled = poll_unexpired(local, self.metrics, direct)
         if not isinstance(polled, Delivery):
             self._receiving_owned()  # about to wait: whatever feeds the buffer must run
         return polled

@@ -1,0 +1,129 @@
+"""An idle consumer's handler run in the task that delivers to it, not after a wake-up.
+
+A fan-out to 1,000 consumers in this process used to wake 1,000 tasks, one loop callback and
+one task step each, to run handlers that mostly finish without suspending (a send_json whose
+socket keeps up). Here a consumer's delivery feeder, parked on its empty channel, registers
+a DirectHandler with the buffer (layers/buffer.py, DirectReceiver); the fan-out offers it the
+delivery, and it runs the handler's first step at once, in the fan-out task. The guarantees
+of a consumer's own task stay:
+- one handler at a time: it takes the consumer's turn, and refuses (the delivery is queued as
+  before) when the turn is held, by the handler of an ASGI event or of an earlier delivery;
+- per-consumer order: only an empty buffer offers a delivery, so nothing queued is overtaken;
+- a handler that would block never stalls the others: at its first suspension it is handed
+  to the consumer's own task (woken for it), which resumes it where it stopped;
+- it runs as if in that task: in the consumer's context, and with the consumer's task as
+  asyncio.current_task() (asyncio.timeout and anyio cancel scopes bind to it; _compat.py);
+- its error ends the consumer as it would from the consumer's task, never the fan-out.
+Not nested: a handler run so that itself sends to a group sees its members handled as before
+(woken), so a chain of consumers cannot grow the fan-out's stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Callable, Coroutine, Generator
+from typing import Any, Protocol
+
+from fast_channels._compat import swap_current_task
+from fast_channels.layers.buffer import REFUSED, TAKEN, TAKEN_WAKE, Delivery
+
+# Whether a handler is running in a fan-out now (then no other is: see the module docstring).
+# A module global read without a lock: an event loop in another thread seeing it set only
+# refuses, which is always safe.
+_running = False
+
+
+class Turn(Protocol):
+    """The consumer's one-handler-at-a-time turn (feeding.py)."""
+
+    held: bool
+
+    def release(self) -> None: ...
+
+
+class DirectHandler:
+    """What a consumer's delivery feeder registers with its buffer: see the module docstring.
+    `begin(delivery)` records the delivery on the consumer and returns the handler's
+    coroutine; `end()` forgets it (the feeder's own steps around a dispatch)."""
+
+    __slots__ = ("begin", "context", "end", "ended", "loop", "pending", "task", "turn")
+
+    def __init__(
+        self,
+        begin: Callable[[Delivery], Coroutine[Any, Any, None]],
+        end: Callable[[], None],
+        turn: Turn,
+        ended: asyncio.Future[BaseException],
+        context: contextvars.Context,
+    ) -> None:
+        self.begin, self.end, self.turn, self.ended = begin, end, turn, ended
+        self.context = context
+        self.loop = ended.get_loop()
+        self.task: asyncio.Task[None] | None = None  # the delivery feeder, once it runs
+        # A handler that suspended here: (its coroutine, what it yielded), for the feeder.
+        self.pending: tuple[Coroutine[Any, Any, None], Any] | None = None
+
+    def __call__(self, delivery: Delivery) -> int:
+        global _running
+        turn, task = self.turn, self.task
+        if turn.held or _running or task is None or self.ended.done():
+            return REFUSED
+        turn.held = True
+        coroutine = self.begin(delivery)
+        loop = self.loop
+        _running = True
+        previous = swap_current_task(loop, task)  # type: ignore[misc]  # not None: see feeding
+        try:
+            yielded = self.context.run(coroutine.send, None)
+        except StopIteration:
+            pass
+        except (Exception, asyncio.CancelledError) as error:
+            # As from the consumer's own task: the first error ends the consumer.
+            if not self.ended.done():
+                self.ended.set_result(error)
+        else:
+            self.pending = (coroutine, yielded)  # the turn stays held until it finishes
+            return TAKEN_WAKE
+        finally:
+            swap_current_task(loop, previous)  # type: ignore[misc]
+            _running = False
+        self.end()
+        turn.release()
+        return TAKEN
+
+
+class Resume:
+    """Awaitable: a handler's coroutine that suspended in a fan-out, continued in the
+    consumer's task. It first yields what the coroutine yielded (the future it waits on), as
+    if the task had run the coroutine from the start; then relays sends and throws."""
+
+    __slots__ = ("coroutine", "yielded")
+
+    def __init__(self, coroutine: Coroutine[Any, Any, None], yielded: Any) -> None:
+        self.coroutine, self.yielded = coroutine, yielded
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coroutine, value = self.coroutine, self.yielded
+        self.yielded = None
+        while True:
+            try:
+                sent = yield value
+            except GeneratorExit:
+                coroutine.close()
+                raise
+            except BaseException as error:  # a cancellation of the task, into the handler
+                try:
+                    value = coroutine.throw(error)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    value = coroutine.send(sent)
+                except StopIteration:
+                    return
+
+
+def available() -> bool:
+    """Whether handlers may run in a fan-out on this Python (see _compat.swap_current_task)."""
+    return swap_current_task is not None
