@@ -140,6 +140,25 @@ def test_json_c_encoder_is_there_and_encodes_as_dumps_does() -> None:
         assert _json.dumps(value) == json.dumps(value)
 
 
+async def test_asyncio_lets_a_handler_run_as_another_task() -> None:
+    assert _compat.swap_current_task is not None, (
+        f"Python {sys.version.split()[0]}: asyncio.tasks has neither _swap_current_task nor "
+        "_enter_task/_leave_task/_current_tasks: update fast_channels/_compat.py (meanwhile "
+        "every consumer handler runs in its own task, consumer/direct.py)"
+    )
+    loop = asyncio.get_running_loop()
+    me = asyncio.current_task()
+    other = loop.create_task(asyncio.sleep(1))
+    previous = _compat.swap_current_task(loop, other)
+    try:
+        assert previous is me
+        assert asyncio.current_task() is other
+    finally:
+        assert _compat.swap_current_task(loop, previous) is other
+    assert asyncio.current_task() is me
+    other.cancel()
+
+
 def test_dependencies_whose_internals_we_read_are_pinned_below_their_next_major() -> None:
     project = tomllib.loads(PYPROJECT.read_text())["project"]
     declared = {
