@@ -17,6 +17,11 @@ A few encodings, not one: under load a consumer handles a burst's delivery and t
 back to back while others are still on the first, and one entry would thrash between the two.
 The entries are one tuple, read and replaced whole: an event loop in another thread sees old
 entries or new ones, never a text with another object.
+
+A consumer that joined with recovery (recovery.py) sends its first dict of a message with the
+message's position added, {**content, "_pos": position}: the same frame for every member, so
+it is remembered under the pair (content, position), when both are values of the group
+message, and a member re-encoding `content` drops every text of it, with a position or not.
 """
 
 from __future__ import annotations
@@ -25,10 +30,11 @@ from typing import Any
 
 from fast_channels.consumer._json import dumps
 
+POS_KEY = "_pos"  # where a recovering consumer's frame carries its position (recovery.py)
 _KEEP = 4  # bursts in flight at once, in practice 1-2 (a sender's window)
-# ((content, its JSON text), ...), newest first. The content is held so that its id cannot be
-# reused by another object while its entry stands.
-_entries: tuple[tuple[Any, str], ...] = ()
+# ((content, the position added or None, their JSON text), ...), newest first. The content and
+# position are held so that their ids cannot be reused by other objects while the entry stands.
+_entries: tuple[tuple[Any, Any, str], ...] = ()
 
 
 def _is_value_of(content: Any, message: dict[str, Any]) -> bool:
@@ -38,22 +44,35 @@ def _is_value_of(content: Any, message: dict[str, Any]) -> bool:
     return False
 
 
-def encode_shared(content: Any, message: dict[str, Any], sent_before: bool) -> str:
-    """json.dumps(content), reusing another member's text when `content` is the same value of
-    the same group message (see the module's docstring). `sent_before`: the consumer sent this
-    very object before while handling this message (what it keeps: _shared_sent)."""
+def _shared(content: Any, position: Any, message: dict[str, Any]) -> bool:
+    """Whether what a frame is made of are values of the group message (see the docstring)."""
+    return _is_value_of(content, message) and (position is None or _is_value_of(position, message))
+
+
+def encode_shared(
+    content: Any, message: dict[str, Any], sent_before: bool, position: Any = None
+) -> str:
+    """json.dumps(content), or of {**content, "_pos": position} given a position, reusing
+    another member's text when `content` (and `position`) are the same values of the same
+    group message (see the module's docstring). `sent_before`: the consumer sent this very
+    object before while handling this message (what it keeps: _shared_sent)."""
     global _entries
     entries = _entries
     if not sent_before:
-        for cached, text in entries:
-            if cached is content:
-                if _is_value_of(content, message):
+        for cached, cached_position, text in entries:
+            if cached is content and cached_position is position:
+                if _shared(content, position, message):
                     return text
                 break
-    text = dumps(content)
-    if type(content) in (dict, list) and _is_value_of(content, message):
-        rest = tuple(entry for entry in entries if entry[0] is not content)
-        _entries = ((content, text), *rest[: _KEEP - 1])
+    text = dumps(content if position is None else {**content, POS_KEY: position})
+    if type(content) in (dict, list) and _shared(content, position, message):
+        # A re-encoding replaces every text of the content: its sender may have changed it.
+        rest = tuple(
+            entry
+            for entry in entries
+            if entry[0] is not content or (entry[1] is not position and not sent_before)
+        )
+        _entries = ((content, position, text), *rest[: _KEEP - 1])
     return text
 
 

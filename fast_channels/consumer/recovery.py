@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 from urllib.parse import parse_qs
 
 import structlog
 
+from fast_channels.consumer.encode_once import POS_KEY, encode_shared
 from fast_channels.exceptions import InvalidChannelLayerError
 from fast_channels.layers import BaseChannelLayer
 from fast_channels.layers.history import POSITION_KEY, Position, no_history
@@ -25,7 +26,6 @@ from fast_channels.types import Message, Scope
 logger = structlog.get_logger("fast_channels.recovery")
 
 ANSWER_TYPE = "fc.recovery"
-POS_KEY = "_pos"
 # A handshake naming more groups than this is not a client of ours: ignored, as invalid.
 MAX_RECOVER_GROUPS = 256
 _MAX_EPOCH_LENGTH = 128
@@ -124,9 +124,14 @@ class GroupRecovery:
         groups: list[str]
         _accepted: bool
         _connect_event_at: float
+        _group_message: dict[str, Any] | None
+        _shared_sent: tuple[int, ...]
+        _positioned_once: ClassVar[bool]
 
         async def dispatch(self, message: Message) -> None: ...
         async def send_json(self, content: Any, close: bool = False) -> None: ...
+
+        send: Any  # AsyncWebsocketConsumer.send(text_data=..., close=...)
 
     _client_positions: dict[str, Position] | None = None
     # group -> the position of the last message handled: live ones at or before it are skipped.
@@ -260,8 +265,17 @@ class GroupRecovery:
         "_pos" (a copy: the app's dict is not changed); the handler's later sends are the
         class's send_json again. Other content (a list) is sent as it is."""
         position = self._pending_pos
-        if type(content) is dict and position is not None:
-            vars(self).pop("send_json", None)
-            self._pending_pos = None
-            content = {**content, POS_KEY: position}
-        await type(self).send_json(self, content, close)
+        if type(content) is not dict or position is None:
+            await type(self).send_json(self, content, close)
+            return
+        vars(self).pop("send_json", None)
+        self._pending_pos = None
+        group_message = self._group_message
+        if group_message is None or not self._positioned_once:
+            await type(self).send_json(self, {**content, POS_KEY: position}, close)
+            return
+        # The same frame for every member of a burst: encoded once for all (encode_once.py).
+        sent, key = self._shared_sent, id(content)
+        text = encode_shared(content, group_message, key in sent, position)
+        self._shared_sent = (*sent, key)
+        await self.send(text_data=text, close=close)

@@ -329,15 +329,18 @@ class AsyncJsonWebsocketConsumer(GroupRecovery, AsyncWebsocketConsumer):
 
     # Whether the class keeps our encode_json and send, settled once per class (in
     # __init_subclass__), not by identity checks on each send_json: if so, send_json does
-    # their work inline, a coroutine less per message for each.
+    # their work inline, a coroutine less per message for each. _positioned_once: it keeps
+    # our send_json too, so a frame with "_pos" may be encoded once per burst (recovery.py).
     _encodes_inline: ClassVar[bool] = True
     _sends_inline: ClassVar[bool] = True
+    _positioned_once: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # getattr: an encode_json overridden as a plain method has no __func__.
         cls._encodes_inline = getattr(cls.encode_json, "__func__", None) is _ENCODE_JSON
         cls._sends_inline = cls.send is _SEND
+        cls._positioned_once = cls._encodes_inline and cls.send_json is _SEND_JSON
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None:
@@ -393,3 +396,4 @@ class AsyncJsonWebsocketConsumer(GroupRecovery, AsyncWebsocketConsumer):
 
 _ENCODE_JSON = AsyncJsonWebsocketConsumer.encode_json.__func__  # type: ignore[attr-defined]
 _SEND = AsyncWebsocketConsumer.send
+_SEND_JSON = AsyncJsonWebsocketConsumer.send_json
