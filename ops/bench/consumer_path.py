@@ -2,12 +2,16 @@
 
     python -m ops.bench.consumer_path                  # in memory, 1,000 consumers
     python -m ops.bench.consumer_path --kind pubsub --redis redis://127.0.0.1:6379
+    python -m ops.bench.consumer_path --history        # the group keeps history: "_pos" frames
 
 N consumers of the end-to-end scenario (worker/impl_ours.py's room_consumer: receive_json
 does a group_send, chat_message a send_json) run on uvloop with an ASGI send that only counts. One
 client frame at a time: each waits until all N deliveries were sent. The figure is this
 process's CPU time per delivery (best of 3 runs); it leaves out uvicorn and the socket writes,
-which cost bare Starlette the same, so it shows what a change to our code saves. A profiler
+which cost bare Starlette the same, so it shows what a change to our code saves. With
+--history the group keeps a history (100 messages, 600 s unless SIZE:TTL is given) and the
+consumers join it with join_group(), as a recovering client's would: each frame carries "_pos"
+and each group_send records the message. A profiler
 (py-spy) over it shows where the time goes. Not a comparison with the peers (ops.bench is).
 """
 
@@ -24,7 +28,7 @@ import structlog
 import uvloop
 
 from fast_channels.layers import register_channel_layer
-from ops.bench.worker.impl_ours import make_layer, room_consumer
+from ops.bench.worker.impl_ours import group_history, make_layer, room_consumer
 
 PAD = "x" * 56  # as ops/bench/worker/tally.py: a frame of ~100 bytes
 GROUP = "consumer-path"
@@ -56,10 +60,14 @@ class Counter:
             raise RuntimeError(f"{lost} of {size} deliveries never reached a socket") from None
 
 
-async def measure(kind: str, url: str, consumers: int, broadcasts: int) -> list[float]:
-    layer = make_layer(kind, url, "cpath", 100_000)
+async def measure(
+    kind: str, url: str, consumers: int, broadcasts: int, history: str = ""
+) -> list[float]:
+    policy = group_history(GROUP, history)
+    layer = make_layer(kind, url, "cpath", 100_000, policy)
     register_channel_layer("consumer-path", layer)
-    counter, app = Counter(), room_consumer(GROUP, "consumer-path").as_asgi()
+    counter = Counter()
+    app = room_consumer(GROUP, "consumer-path", recover=policy is not None).as_asgi()
     inboxes: list[asyncio.Queue[dict[str, Any]]] = []
     scope = {"type": "websocket", "path": "/ws", "headers": [], "query_string": b""}
     tasks = []
@@ -90,13 +98,22 @@ def main() -> None:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379")
     parser.add_argument("--consumers", type=int, default=1000)
     parser.add_argument("--broadcasts", type=int, default=200)
+    parser.add_argument(
+        "--history",
+        nargs="?",
+        const="100:600",
+        default="",
+        metavar="SIZE:TTL",
+        help="the group keeps history and the consumers join it with recovery",
+    )
     args = parser.parse_args()
     # Connection logs would be most of the output (and of the time spent connecting).
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    runs = uvloop.run(measure(args.kind, args.redis, args.consumers, args.broadcasts))
+    runs = uvloop.run(measure(args.kind, args.redis, args.consumers, args.broadcasts, args.history))
+    history = f", history {args.history}" if args.history else ""
     print(
         f"{args.kind}: {min(runs):.2f} us of CPU per delivery, best of "
-        f"{' '.join(f'{run:.2f}' for run in runs)} ({args.consumers} consumers)"
+        f"{' '.join(f'{run:.2f}' for run in runs)} ({args.consumers} consumers{history})"
     )
 
 
