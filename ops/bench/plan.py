@@ -46,6 +46,17 @@ OURS_QUEUE_NO_METRICS = Impl(
     "ours-queue-nometrics", "ours", "queue", None, {"FAST_CHANNELS_METRICS": "0"}
 )
 
+
+def with_history(impl: Impl, history: str = "100:600") -> Impl:
+    """`impl` with recovery on (issue 22: "a group with recovery history on >= 0.6x bare
+    Starlette"): the layer keeps `history` ("size:ttl") for the bench group and the clients
+    join it with join_group(), so each frame carries its "_pos" (worker/impl_ours.py)."""
+    env = {**impl.env, "BENCH_GROUP_HISTORY": history}
+    return Impl(f"{impl.name}-history", impl.module, impl.kind, impl.venv, env)
+
+
+OURS_HISTORY = [with_history(impl) for impl in (OURS_MEMORY, OURS_QUEUE, OURS_PUBSUB)]
+
 # The end-to-end anchors (issue 22): Socket.IO, the Node original and the Python port, each
 # with its in-memory and its Redis adapter/manager, beside bare Starlette and ours.
 SOCKETIO_NODE_MEMORY = Impl("socketio-node-memory", "socketio_node", "memory", None)
@@ -77,6 +88,8 @@ PEERS = {
     "ours-queue": ("fc-queue", "cr-queue"),
     "ours-pubsub": ("fc-pubsub", "cr-pubsub"),
     "ours-memory": ("fc-memory", None),
+    # No peer has history: their rows carry the target against bare Starlette only.
+    **{impl.name: (None, None) for impl in OURS_HISTORY},
 }
 
 GROUP_SIZES = [10, 100, 1000, 10000]
@@ -190,7 +203,7 @@ def scenarios(quick: bool) -> list[Scenario]:
         Scenario(
             "e2e_N1000",
             "e2e",
-            [*SERVERS, *SOCKETIO],
+            [*SERVERS, *OURS_HISTORY, *SOCKETIO],
             {
                 "clients": 100 if quick else 1000,
                 "messages": 5 if quick else 60,

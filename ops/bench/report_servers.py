@@ -14,6 +14,9 @@ SERVER_LABELS = {
     "ours-memory": "fast-channels (this tree), in memory",
     "ours-queue": "fast-channels (this tree), queue layer",
     "ours-pubsub": "fast-channels (this tree), pub/sub layer",
+    "ours-memory-history": "fast-channels (this tree), in memory, recovery history on §",
+    "ours-queue-history": "fast-channels (this tree), queue layer, recovery history on §",
+    "ours-pubsub-history": "fast-channels (this tree), pub/sub layer, recovery history on §",
     "fc-memory": "fast-channels 1.1.0, in memory",
     "fc-queue": "fast-channels 1.1.0, queue layer",
     "fc-pubsub": "fast-channels 1.1.0, pub/sub layer",
@@ -31,6 +34,9 @@ SERVER_NOTES = (
     "command (done before the timed broadcasts).\n\n"
     "‡ python-socketio's AsyncRedisManager publishes every emit and writes to the sockets "
     "(local ones included) from its listener task when the message comes back: like ours.\n\n"
+    "§ The group keeps a history (100 messages, 600 s) and every client joins it with "
+    'join_group() (README "Recovery"): each group_send records the message, and each frame '
+    'carries its position, `"_pos": {"group", "epoch", "offset"}`, ~75 bytes more per frame.\n\n'
     "Also different: Node Socket.IO 4 does not compress (perMessageDeflate is off by default); "
     "uvicorn and python-socketio under it do, as the clients offer it (as browsers do). "
     "`e2e_ws_impls` shows what compression costs uvicorn. Socket.IO frames carry its packet "

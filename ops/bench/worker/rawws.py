@@ -112,20 +112,19 @@ class RawClient(asyncio.Protocol):
         transport.write(_request(self.host, self.port, self.path))
 
     def data_received(self, data: bytes) -> None:
-        # The common read: one whole small text frame, unmasked, FIN, nothing buffered.
-        if (
-            not self.buffer
-            and len(data) > 2
-            and data[1] == len(data) - 2
-            and self.upgraded
-            and not self.fragments
-        ):
-            if data[0] == 0x81:  # a text message, uncompressed
-                self._message(data[2:])
-                return
-            if data[0] == 0xC1 and not self.reset_inflate:  # the same, compressed (RSV1)
-                self._message(self.inflate.decompress(data[2:] + SYNC_TAIL))
-                return
+        # The common read: one whole small text frame, unmasked, FIN, nothing buffered. Up to
+        # 125 bytes its length is in the second byte; up to 64 KiB in the next two (126): a
+        # frame with "_pos" (~175 bytes uncompressed) is one of those.
+        if not self.buffer and len(data) > 2 and self.upgraded and not self.fragments:
+            start = 4 if data[1] == 126 else 2
+            size = int.from_bytes(data[2:4], "big") if start == 4 else data[1]
+            if size == len(data) - start:
+                if data[0] == 0x81:  # a text message, uncompressed
+                    self._message(data[start:])
+                    return
+                if data[0] == 0xC1 and not self.reset_inflate:  # the same, compressed (RSV1)
+                    self._message(self.inflate.decompress(data[start:] + SYNC_TAIL))
+                    return
         self.buffer += data
         if not self.upgraded and not self._handshake():
             return
