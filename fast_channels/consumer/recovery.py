@@ -189,6 +189,9 @@ class GroupRecovery:
             positions = self._client_positions = client_positions(self.scope)
             self._cursors, self._joined = {}, set()
             vars(self)["dispatch"] = self._dispatch_recovering
+            # Once per connection, not per message: it adds "_pos" only while a positioned
+            # message is handled (_pending_pos), else it is the class's send_json.
+            vars(self)["send_json"] = self._send_json_positioned
         return positions
 
     def _start_cursor(self, group: str, since: Position | None, current: Position) -> None:
@@ -223,18 +226,14 @@ class GroupRecovery:
                     return
                 if offset > cursor.offset + 1:
                     await self._fill_gap(group, cursor, offset)
-            self._cursors[group] = Position(epoch, offset)
+            # tuple.__new__: the NamedTuple's own __new__ is a Python call, per member.
+            self._cursors[group] = tuple.__new__(Position, (epoch, offset))
         outer = self._pending_pos
         self._pending_pos = found
-        vars(self)["send_json"] = self._send_json_positioned
         try:
             await type(self).dispatch(self, message)
         finally:
             self._pending_pos = outer
-            if outer is None:
-                vars(self).pop("send_json", None)
-            else:
-                vars(self)["send_json"] = self._send_json_positioned
 
     async def _fill_gap(self, group: str, cursor: Position, before: int) -> None:
         """Live messages of the group were lost on the way to this consumer (its buffer was
@@ -261,14 +260,14 @@ class GroupRecovery:
             recovery_instruments().replayed.inc(len(missed))
 
     async def _send_json_positioned(self, content: Any, close: bool = False) -> None:
-        """send_json while handling a positioned message, until the first dict: that one gets
-        "_pos" (a copy: the app's dict is not changed); the handler's later sends are the
-        class's send_json again. Other content (a list) is sent as it is."""
+        """send_json of a consumer that joined with recovery. While a positioned message is
+        handled, the first dict sent gets "_pos" (a copy: the app's dict is not changed); the
+        handler's later sends, other content (a list) and every send outside such a message
+        are the class's send_json."""
         position = self._pending_pos
         if type(content) is not dict or position is None:
             await type(self).send_json(self, content, close)
             return
-        vars(self).pop("send_json", None)
         self._pending_pos = None
         group_message = self._group_message
         if group_message is None or not self._positioned_once:
