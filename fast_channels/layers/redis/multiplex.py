@@ -44,6 +44,29 @@ from fast_channels._compat import parse_error_reply, take_over_transport
 Command = tuple[Any, ...]
 
 
+class LargeCommand(tuple[Any, ...]):
+    """A command with a large bytes argument (a receive loop's ACK of a big burst: the target
+    lists of its frames), packed here: hiredis.pack_command copies a large argument slowly
+    (40 KB: 3 us either way; 200 KB: 17 us, here 7 us; 1 MB: 1.5 ms, here 25 us). Small
+    commands, the usual ones, stay with hiredis (0.6 us, where this takes 1.5 us)."""
+
+    __slots__ = ()
+
+    def pack(self) -> bytes:
+        parts = [b"*%d\r\n" % len(self)]
+        for arg in self:
+            if isinstance(arg, str):
+                data = arg.encode()
+            elif isinstance(arg, bytes | bytearray | memoryview):
+                data = bytes(arg)
+            elif isinstance(arg, int | float):
+                data = repr(arg).encode()
+            else:
+                raise TypeError(f"cannot pack a {type(arg).__name__} into a Redis command")
+            parts += (b"$%d\r\n" % len(data), data, b"\r\n")
+        return b"".join(parts)
+
+
 class _Waiter:
     """One caller's commands in flight: the replies collected so far and when to give up."""
 
@@ -207,7 +230,10 @@ class MultiplexedConnection:
         if loop is None:  # set with the transport: only a bug gets here
             raise ConnectionError("the multiplexed connection has no event loop")
         try:
-            packed = [hiredis.pack_command(command) for command in commands]
+            packed = [
+                command.pack() if command.__class__ is LargeCommand else hiredis.pack_command(command)
+                for command in commands
+            ]
         except Exception as exc:
             raise RedisError(f"cannot encode a Redis command: {exc}") from None
         waiter = _Waiter(loop.create_future(), len(commands), loop.time() + self.timeout)
