@@ -231,7 +231,9 @@ class MultiplexedConnection:
             raise ConnectionError("the multiplexed connection has no event loop")
         try:
             packed = [
-                command.pack() if command.__class__ is LargeCommand else hiredis.pack_command(command)
+                command.pack()
+                if command.__class__ is LargeCommand
+                else hiredis.pack_command(command)
                 for command in commands
             ]
         except Exception as exc:
