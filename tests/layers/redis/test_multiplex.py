@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import NamedTuple
 
+import hiredis
 import pytest
 from redis import asyncio as aioredis
 from redis._parsers import BaseParser
@@ -17,13 +18,14 @@ from redis.exceptions import (
     ConnectionError,
     MovedError,
     NoScriptError,
+    RedisError,
     ResponseError,
     TimeoutError,
     TryAgainError,
 )
 
 from fast_channels.layers.redis import RedisChannelLayer
-from fast_channels.layers.redis.multiplex import MultiplexedConnection
+from fast_channels.layers.redis.multiplex import LargeCommand, MultiplexedConnection
 from tests.support.redis_server import RedisServer
 from tests.support.tcp_proxy import TcpProxy
 
@@ -233,3 +235,21 @@ async def test_error_replies_map_as_redis_py_maps_them(
     assert str(got[0]) == str(BaseParser.parse_error(reply))
     with pytest.raises(cls):
         await mux.client.eval(script, 0, reply)  # redis-py's own client: the same class
+
+
+async def test_large_commands_are_packed_as_hiredis_packs_them(mux: Setup) -> None:
+    value = bytes(random.randrange(256) for _ in range(1000)) * 300  # 300 KB, any byte
+    commands = [
+        ("SET", mux.key, b"x", "EX", 60),
+        ("EVAL", "return ARGV[1]", 0, 1.5, -3, "é"),
+        ("SET", mux.key, value),
+    ]
+    for command in commands:
+        assert LargeCommand(command).pack() == hiredis.pack_command(command)
+    replies = await mux.connection.execute_commands(
+        [LargeCommand(commands[2]), ("GET", mux.key), LargeCommand(("STRLEN", mux.key))]
+    )
+    assert replies == [b"OK", value, len(value)]
+    with pytest.raises(RedisError, match="encode"):
+        await mux.connection.execute_commands([LargeCommand(("SET", mux.key, object()))])
+    assert await mux.connection.execute_command("PING") == b"PONG"  # nothing half-written
