@@ -8,9 +8,9 @@ waiting therefore never takes a popped message with it.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 import structlog
@@ -26,11 +26,15 @@ from fast_channels.observability.logging import RateLimitedLog
 if TYPE_CHECKING:
     from fast_channels.layers.local import LocalChannel
     from fast_channels.layers.redis._types import Client, QueueLayer
+    from fast_channels.layers.redis.envelope import Decoded
 
 logger = structlog.get_logger("fast_channels.layers.redis")
 
 POP_BATCH = 1000
+# Writes a round trip's commands (at once, on the loop's own connection); awaits the replies.
 RoundTrip = Callable[[list[tuple[Any, ...]]], Awaitable[list[Any]]]
+# A burst decoded: each frame's message, expiry and channel names.
+Burst = list[tuple["Decoded", float, tuple[str, ...]]]
 # What loads the ACK script again after NOSCRIPT: the loop's own connection, or the cluster.
 ScriptClient = MultiplexedConnection | RedisCluster
 # Frames whose ACK failed, kept to resend (one target list each): bounded, see _check_ack.
@@ -45,6 +49,15 @@ def _targets(frame: bytes) -> bytes:
     """The target list of a frame, or nothing for a malformed one (dropped when decoded)."""
     parts = frame.split(b"\n", 2)
     return parts[1] if len(parts) == 3 else b""
+
+
+def _abandon(replies: Awaitable[Any] | None) -> None:
+    """Forget a round trip the loop will not await (it stops): no warning that its future's
+    error was never retrieved, or that its coroutine was never awaited."""
+    if isinstance(replies, asyncio.Future):
+        replies.cancel()
+    elif inspect.iscoroutine(replies):
+        replies.close()
 
 
 class ProcessReceiver:
@@ -112,45 +125,55 @@ class ProcessReceiver:
     async def _pump(self, backoff: Backoff) -> None:
         """One round trip per burst: the previous burst's capacity counts are fixed (ACK) and
         the next burst is awaited (BLMPOP) in one pipeline; BLMPOP returns at once when frames
-        are already waiting."""
+        are already waiting. After a big burst that round trip is written before the burst is
+        fanned out (where its handlers run, consumer/direct.py): Redis pops the next burst
+        while this one is handled, and its reply is waiting when the fan-out ends."""
         if not self._blmpop:
             return await self._pump_without_blmpop(backoff)
         layer = self.layer
         client = layer.shards.client(layer.shards.index(layer.process_id))
-        round_trip, scripts_client, connection = self._carrier(client)
+        start, scripts_client, connection = self._carrier(client)
         keys = list(layer.process_keys(layer.process_id))
         taken: list[bytes] = []  # targets of frames popped but not yet acknowledged
+        in_flight: Awaitable[list[Any]] | None = None
         try:
+            in_flight = start(self._commands(keys, taken))
             while not stopping():
-                commands: list[tuple[Any, ...]] = []
-                if taken:
-                    ack_sha = layer.scripts.ack_sha()
-                    targets = b" ".join(taken)
-                    ack = ("EVALSHA", ack_sha, 2, *keys, targets)
-                    commands.append(LargeCommand(ack) if len(targets) > LARGE_ACK else ack)
-                commands.append(
-                    ("BLMPOP", layer.block_timeout, 1, keys[0], "LEFT", "COUNT", POP_BATCH)
-                )
-                replies = await round_trip(commands)
+                replies = await in_flight
                 backoff.reset()
                 if taken:
                     taken = await self._check_ack(scripts_client, replies[0], taken)
                 # Whatever the ACK's reply, the frames BLMPOP popped have left Redis: they
                 # are handed on (an unacknowledged batch is only a capacity count not yet fixed).
-                delivered = self._take(replies[-1], taken)
-                if delivered is None:
+                burst = self._take(replies[-1], taken)
+                if burst is None:
                     return await self._pump_without_blmpop(backoff)
-                if delivered <= FEW:
-                    # Let the few tasks this burst woke run first (and senders whose replies
-                    # came in the same read): a reply they send then reaches Redis before our
-                    # BLMPOP, which returns it at once, read with the ACK's reply, instead of
-                    # blocking and waking us twice (point to point +7%, ping-pong -12%). After
-                    # a big burst the BLMPOP goes first: the next burst is on its way while
-                    # its receivers run.
-                    await asyncio.sleep(0)
+                if sum(len(names) for _, _, names in burst) > FEW:
+                    in_flight = start(self._commands(keys, taken))
+                    self._fan_out(burst)  # `taken` stays as sent: the ACK's reply is checked
+                    continue
+                self._fan_out(burst)
+                # Let the few tasks this burst woke run first (and senders whose replies came
+                # in the same read): a reply they send then reaches Redis before our BLMPOP,
+                # which returns it at once, read with the ACK's reply, instead of blocking and
+                # waking us twice (point to point +7%, ping-pong -12%).
+                await asyncio.sleep(0)
+                in_flight = start(self._commands(keys, taken))
         finally:
+            _abandon(in_flight)
             if connection is not None:
                 await connection.aclose()
+
+    def _commands(self, keys: list[str], taken: list[bytes]) -> list[tuple[Any, ...]]:
+        """The next round trip: the ACK of what `taken` holds (if anything), then BLMPOP."""
+        layer = self.layer
+        commands: list[tuple[Any, ...]] = []
+        if taken:
+            targets = b" ".join(taken)
+            ack = ("EVALSHA", layer.scripts.ack_sha(), 2, *keys, targets)
+            commands.append(LargeCommand(ack) if len(targets) > LARGE_ACK else ack)
+        commands.append(("BLMPOP", layer.block_timeout, 1, keys[0], "LEFT", "COUNT", POP_BATCH))
+        return commands
 
     def _carrier(
         self, client: Client
@@ -164,13 +187,10 @@ class ProcessReceiver:
             connection = MultiplexedConnection(
                 client, timeout=layer.block_timeout + layer.socket_timeout, retry=False
             )
-            return (
-                partial(connection.execute_commands, raise_on_error=False),
-                connection,
-                connection,
-            )
+            return connection.send_commands, connection, connection
 
-        # A Redis Cluster: redis-py routes each command to its slot's node.
+        # A Redis Cluster: redis-py routes each command to its slot's node (written when
+        # awaited: no overlap with the fan-out there).
         async def pipelined(commands: list[tuple[Any, ...]]) -> list[Any]:
             pipe = client.pipeline(transaction=False)
             for command in commands:
@@ -202,17 +222,16 @@ class ProcessReceiver:
             return []
         return taken
 
-    def _take(self, popped: Any, taken: list[bytes]) -> int | None:
-        """Deliver what BLMPOP popped and note its targets; how many local deliveries that
-        made, or None when Redis lacks BLMPOP."""
+    def _take(self, popped: Any, taken: list[bytes]) -> Burst | None:
+        """Decode what BLMPOP popped and note its targets; None when Redis lacks BLMPOP."""
         if isinstance(popped, ResponseError) and "unknown command" in str(popped).lower():
             self._blmpop = False  # Redis < 7
             return None
         if isinstance(popped, Exception):
             raise popped
         if popped is None:
-            return 0
-        return self._deliver(cast(list[bytes], popped[1]), taken)
+            return []
+        return self._decode(cast(list[bytes], popped[1]), taken)
 
     async def _pump_without_blmpop(self, backoff: Backoff) -> None:
         """Redis < 7: a Lua pop of up to POP_BATCH, then BLPOP of one frame when empty."""
@@ -233,10 +252,15 @@ class ProcessReceiver:
                 taken = _targets(frame)
                 self._deliver([frame])
 
-    def _deliver(self, frames: list[bytes], taken: list[bytes] | None = None) -> int:
-        """Fan the frames out; with `taken`, note each one's target list there (for the ACK),
-        the dropped ones' too: their counts were raised when they were pushed."""
-        layer, now, delivered = self.layer, time.time(), 0
+    def _deliver(self, frames: list[bytes]) -> int:
+        return self._fan_out(self._decode(frames))
+
+    def _decode(self, frames: list[bytes], taken: list[bytes] | None = None) -> Burst:
+        """The frames' messages, expiries and channel names; with `taken`, each frame's target
+        list noted there (for the ACK), the dropped ones' too: their counts were raised when
+        they were pushed."""
+        burst: Burst = []
+        layer, now = self.layer, time.time()
         for frame in frames:
             decoded = layer.decode_frame(frame, now)
             if decoded is None:
@@ -246,7 +270,14 @@ class ProcessReceiver:
             message, expires_at, targets = decoded
             if taken is not None:
                 taken.append(targets)
-            delivered += layer.fan_out(message, expires_at, self._names(targets))
+            burst.append((message, expires_at, self._names(targets)))
+        return burst
+
+    def _fan_out(self, burst: Burst) -> int:
+        """Put each message into its channels' buffers; how many deliveries that made."""
+        fan_out, delivered = self.layer.fan_out, 0
+        for message, expires_at, names in burst:
+            delivered += fan_out(message, expires_at, names)
         return delivered
 
     def _names(self, targets: bytes) -> tuple[str, ...]:
