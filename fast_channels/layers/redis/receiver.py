@@ -42,6 +42,11 @@ MAX_UNACKED = 100 * POP_BATCH
 # An ACK's target lists above this many bytes are packed by LargeCommand (hiredis is as fast up
 # to ~40 KB, one fan-out to 1,000 members; 2.5x slower at 200 KB, 60x at 1 MB: a backlog).
 LARGE_ACK = 65536
+# Deliveries in a burst from which its fan-out (where the handlers of idle consumers run) is
+# worth overlapping with the next round trip. Below, the round trip follows the fan-out: the
+# bigger the next burst, the fewer round trips (point to point, 100 in flight: -5% with
+# the overlap from 9 deliveries on).
+OVERLAP = 256
 FEW = 8  # deliveries in a burst small enough to let their receivers run before the next pop
 
 
@@ -148,11 +153,15 @@ class ProcessReceiver:
                 burst = self._take(replies[-1], taken)
                 if burst is None:
                     return await self._pump_without_blmpop(backoff)
-                if sum(len(names) for _, _, names in burst) > FEW:
+                deliveries = sum(len(names) for _, _, names in burst)
+                if deliveries >= OVERLAP:
                     in_flight = start(self._commands(keys, taken))
                     self._fan_out(burst)  # `taken` stays as sent: the ACK's reply is checked
                     continue
                 self._fan_out(burst)
+                if deliveries > FEW:
+                    in_flight = start(self._commands(keys, taken))
+                    continue
                 # Let the few tasks this burst woke run first (and senders whose replies came
                 # in the same read): a reply they send then reaches Redis before our BLMPOP,
                 # which returns it at once, read with the ACK's reply, instead of blocking and
