@@ -181,13 +181,6 @@ class MultiplexedConnection:
                     raise reply
         return replies
 
-    def send_commands(self, commands: list[Command]) -> Awaitable[list[Any]]:
-        """execute_commands(commands, raise_on_error=False) without retries, written now when
-        the connection is open (else once awaited): the caller may work before awaiting the
-        replies (a receive loop fans a burst out while Redis pops the next), and must await
-        them. A command that cannot be encoded raises RedisError here."""
-        return self._start(commands)
-
     def _start(self, commands: list[Command]) -> Awaitable[list[Any]]:
         """The replies' future when the connection is open with room to write (the usual
         case), else a coroutine that connects or waits for room first."""

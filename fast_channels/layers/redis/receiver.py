@@ -8,9 +8,9 @@ waiting therefore never takes a popped message with it.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 import structlog
@@ -26,15 +26,11 @@ from fast_channels.observability.logging import RateLimitedLog
 if TYPE_CHECKING:
     from fast_channels.layers.local import LocalChannel
     from fast_channels.layers.redis._types import Client, QueueLayer
-    from fast_channels.layers.redis.envelope import Decoded
 
 logger = structlog.get_logger("fast_channels.layers.redis")
 
 POP_BATCH = 1000
-# Writes a round trip's commands (at once, on the loop's own connection); awaits the replies.
 RoundTrip = Callable[[list[tuple[Any, ...]]], Awaitable[list[Any]]]
-# A burst decoded: each frame's message, expiry and channel names.
-Burst = list[tuple["Decoded", float, tuple[str, ...]]]
 # What loads the ACK script again after NOSCRIPT: the loop's own connection, or the cluster.
 ScriptClient = MultiplexedConnection | RedisCluster
 # Frames whose ACK failed, kept to resend (one target list each): bounded, see _check_ack.
@@ -42,11 +38,6 @@ MAX_UNACKED = 100 * POP_BATCH
 # An ACK's target lists above this many bytes are packed by LargeCommand (hiredis is as fast up
 # to ~40 KB, one fan-out to 1,000 members; 2.5x slower at 200 KB, 60x at 1 MB: a backlog).
 LARGE_ACK = 65536
-# Deliveries in a burst from which its fan-out (where the handlers of idle consumers run) is
-# worth overlapping with the next round trip. Below, the round trip follows the fan-out: the
-# bigger the next burst, the fewer round trips (point to point, 100 in flight: -5% with
-# the overlap from 9 deliveries on).
-OVERLAP = 256
 FEW = 8  # deliveries in a burst small enough to let their receivers run before the next pop
 
 
@@ -54,15 +45,6 @@ def _targets(frame: bytes) -> bytes:
     """The target list of a frame, or nothing for a malformed one (dropped when decoded)."""
     parts = frame.split(b"\n", 2)
     return parts[1] if len(parts) == 3 else b""
-
-
-def _abandon(replies: Awaitable[Any] | None) -> None:
-    """Forget a round trip the loop will not await (it stops): no warning that its future's
-    error was never retrieved, or that its coroutine was never awaited."""
-    if isinstance(replies, asyncio.Future):
-        replies.cancel()
-    elif inspect.iscoroutine(replies):
-        replies.close()
 
 
 class ProcessReceiver:
@@ -130,46 +112,36 @@ class ProcessReceiver:
     async def _pump(self, backoff: Backoff) -> None:
         """One round trip per burst: the previous burst's capacity counts are fixed (ACK) and
         the next burst is awaited (BLMPOP) in one pipeline; BLMPOP returns at once when frames
-        are already waiting. After a big burst that round trip is written before the burst is
-        fanned out (where its handlers run, consumer/direct.py): Redis pops the next burst
-        while this one is handled, and its reply is waiting when the fan-out ends."""
+        are already waiting."""
         if not self._blmpop:
             return await self._pump_without_blmpop(backoff)
         layer = self.layer
         client = layer.shards.client(layer.shards.index(layer.process_id))
-        start, scripts_client, connection = self._carrier(client)
+        round_trip, scripts_client, connection = self._carrier(client)
         keys = list(layer.process_keys(layer.process_id))
         taken: list[bytes] = []  # targets of frames popped but not yet acknowledged
-        in_flight: Awaitable[list[Any]] | None = None
         try:
-            in_flight = start(self._commands(keys, taken))
             while not stopping():
-                replies = await in_flight
+                replies = await round_trip(self._commands(keys, taken))
                 backoff.reset()
                 if taken:
                     taken = await self._check_ack(scripts_client, replies[0], taken)
                 # Whatever the ACK's reply, the frames BLMPOP popped have left Redis: they
                 # are handed on (an unacknowledged batch is only a capacity count not yet fixed).
-                burst = self._take(replies[-1], taken)
-                if burst is None:
+                delivered = self._take(replies[-1], taken)
+                if delivered is None:
                     return await self._pump_without_blmpop(backoff)
-                deliveries = sum(len(names) for _, _, names in burst)
-                if deliveries >= OVERLAP:
-                    in_flight = start(self._commands(keys, taken))
-                    self._fan_out(burst)  # `taken` stays as sent: the ACK's reply is checked
-                    continue
-                self._fan_out(burst)
-                if deliveries > FEW:
-                    in_flight = start(self._commands(keys, taken))
-                    continue
-                # Let the few tasks this burst woke run first (and senders whose replies came
-                # in the same read): a reply they send then reaches Redis before our BLMPOP,
-                # which returns it at once, read with the ACK's reply, instead of blocking and
-                # waking us twice (point to point +7%, ping-pong -12%).
-                await asyncio.sleep(0)
-                in_flight = start(self._commands(keys, taken))
+                if delivered <= FEW:
+                    # Let the few tasks this burst woke run first (and senders whose replies
+                    # came in the same read): a reply they send then reaches Redis before our
+                    # BLMPOP, which returns it at once, read with the ACK's reply, instead of
+                    # blocking and waking us twice (point to point +7%, ping-pong -12%).
+                    # After a bigger burst the BLMPOP goes at once. (Written before the
+                    # fan-out of a burst of 1,000, where idle consumers' handlers run, it
+                    # measured no better: fan-out to 1,000 plain receivers -13 to -21%,
+                    # end to end +4% rate but +2.5% CPU per delivery.)
+                    await asyncio.sleep(0)
         finally:
-            _abandon(in_flight)
             if connection is not None:
                 await connection.aclose()
 
@@ -196,10 +168,13 @@ class ProcessReceiver:
             connection = MultiplexedConnection(
                 client, timeout=layer.block_timeout + layer.socket_timeout, retry=False
             )
-            return connection.send_commands, connection, connection
+            return (
+                partial(connection.execute_commands, raise_on_error=False),
+                connection,
+                connection,
+            )
 
-        # A Redis Cluster: redis-py routes each command to its slot's node (written when
-        # awaited: no overlap with the fan-out there).
+        # A Redis Cluster: redis-py routes each command to its slot's node.
         async def pipelined(commands: list[tuple[Any, ...]]) -> list[Any]:
             pipe = client.pipeline(transaction=False)
             for command in commands:
@@ -231,16 +206,17 @@ class ProcessReceiver:
             return []
         return taken
 
-    def _take(self, popped: Any, taken: list[bytes]) -> Burst | None:
-        """Decode what BLMPOP popped and note its targets; None when Redis lacks BLMPOP."""
+    def _take(self, popped: Any, taken: list[bytes]) -> int | None:
+        """Deliver what BLMPOP popped and note its targets; how many local deliveries that
+        made, or None when Redis lacks BLMPOP."""
         if isinstance(popped, ResponseError) and "unknown command" in str(popped).lower():
             self._blmpop = False  # Redis < 7
             return None
         if isinstance(popped, Exception):
             raise popped
         if popped is None:
-            return []
-        return self._decode(cast(list[bytes], popped[1]), taken)
+            return 0
+        return self._deliver(cast(list[bytes], popped[1]), taken)
 
     async def _pump_without_blmpop(self, backoff: Backoff) -> None:
         """Redis < 7: a Lua pop of up to POP_BATCH, then BLPOP of one frame when empty."""
@@ -261,15 +237,10 @@ class ProcessReceiver:
                 taken = _targets(frame)
                 self._deliver([frame])
 
-    def _deliver(self, frames: list[bytes]) -> int:
-        return self._fan_out(self._decode(frames))
-
-    def _decode(self, frames: list[bytes], taken: list[bytes] | None = None) -> Burst:
-        """The frames' messages, expiries and channel names; with `taken`, each frame's target
-        list noted there (for the ACK), the dropped ones' too: their counts were raised when
-        they were pushed."""
-        burst: Burst = []
-        layer, now = self.layer, time.time()
+    def _deliver(self, frames: list[bytes], taken: list[bytes] | None = None) -> int:
+        """Fan the frames out; with `taken`, note each one's target list there (for the ACK),
+        the dropped ones' too: their counts were raised when they were pushed."""
+        layer, now, delivered = self.layer, time.time(), 0
         for frame in frames:
             decoded = layer.decode_frame(frame, now)
             if decoded is None:
@@ -279,14 +250,7 @@ class ProcessReceiver:
             message, expires_at, targets = decoded
             if taken is not None:
                 taken.append(targets)
-            burst.append((message, expires_at, self._names(targets)))
-        return burst
-
-    def _fan_out(self, burst: Burst) -> int:
-        """Put each message into its channels' buffers; how many deliveries that made."""
-        fan_out, delivered = self.layer.fan_out, 0
-        for message, expires_at, names in burst:
-            delivered += fan_out(message, expires_at, names)
+            delivered += layer.fan_out(message, expires_at, self._names(targets))
         return delivered
 
     def _names(self, targets: bytes) -> tuple[str, ...]:
