@@ -94,10 +94,14 @@ class InMemoryChannelLayer(BaseChannelLayer):
     def poll_delivery(
         self, channel: str, direct: DirectReceiver | None = None
     ) -> Delivery | asyncio.Future[None] | None:
+        # `direct` is not taken here: this layer's fan-out runs in the sender's group_send,
+        # inside a consumer's handler, and running the members' handlers there measured worse
+        # end to end (1,000 sockets: +3.6% server CPU per delivery, 0.965x the rate, over 7
+        # interleaved rounds; the Redis layers' loops gained 3-12%). Members are woken.
         local = self.channels.get(channel)
         if local is None or not local.owned:
             return None
-        return poll_unexpired(local, self.metrics, direct)
+        return poll_unexpired(local, self.metrics)
 
     def abandon_poll(self, channel: str, waiter: asyncio.Future[None]) -> None:
         local = self.channels.get(channel)
