@@ -72,16 +72,17 @@ class DirectHandler:
         if turn.held or _running or task is None or self.ended.done():
             return REFUSED
         turn.held = True
-        coroutine = self.begin(delivery)
         loop = self.loop
         _running = True
         previous = swap_current_task(loop, task)  # type: ignore[misc]  # not None: see feeding
         try:
+            coroutine = self.begin(delivery)
             yielded = self.context.run(coroutine.send, None)
         except StopIteration:
             pass
         except (Exception, asyncio.CancelledError) as error:
-            # As from the consumer's own task: the first error ends the consumer.
+            # As from the consumer's own task: the first error ends the consumer (the turn is
+            # released below, as that task's feeder releases it before it ends).
             if not self.ended.done():
                 self.ended.set_result(error)
         else:
