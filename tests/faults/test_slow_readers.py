@@ -1,6 +1,9 @@
 """Clients that connect and never read, under a real uvicorn: with the "close" policy each is
 closed once a send to it has blocked for send_timeout, counted reason="slow_consumer", while a
-client that reads gets every broadcast; with "drop" they stay, their overflow counted."""
+client that reads gets every broadcast; with "drop" they stay, their overflow counted. The
+close policy on every layer kind: on Redis, idle members' handlers run in the layer's fan-out
+(consumer/direct.py), and a send that blocks must be handed to its consumer's task, never hold
+up the reader."""
 
 from __future__ import annotations
 
@@ -25,6 +28,15 @@ BURST, SIZE = 20, 20_000  # per POST /blast: 400 KB to each member
 @pytest.fixture
 def server() -> Iterator[tuple[str, int]]:
     with uvicorn_server("tests.support.close_app:app") as url:
+        yield url, int(url.rsplit(":", 1)[1])
+
+
+@pytest.fixture(params=["memory", "queue", "pubsub"])
+def any_layer_server(request: pytest.FixtureRequest) -> Iterator[tuple[str, int]]:
+    env = {"CLOSE_APP_LAYER": request.param}
+    if request.param != "memory":
+        env["CLOSE_APP_REDIS"] = request.getfixturevalue("redis_server").url
+    with uvicorn_server("tests.support.close_app:app", env=env) as url:
         yield url, int(url.rsplit(":", 1)[1])
 
 
@@ -92,9 +104,9 @@ async def run(
 
 @pytest.mark.timeout(90)
 async def test_clients_that_never_read_are_closed_as_slow_consumers(
-    server: tuple[str, int],
+    any_layer_server: tuple[str, int],
 ) -> None:
-    url, port = server
+    url, port = any_layer_server
     slow, got, sent, took = await run(url, port, "Closing", 20)
     try:
         closed = sample(url, "websocket_connections_closed_total", consumer="Closing")

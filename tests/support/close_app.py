@@ -3,6 +3,8 @@ POST /blast to broadcast, GET /codes for the codes disconnect() was given, /metr
 
 from __future__ import annotations
 
+import os
+import uuid
 from typing import Any
 
 from starlette.applications import Starlette
@@ -13,7 +15,13 @@ from starlette.types import Receive, Scope, Send
 
 from fast_channels._compat import can_abort
 from fast_channels.consumer import AsyncWebsocketConsumer
-from fast_channels.layers import InMemoryChannelLayer, get_channel_layer, register_channel_layer
+from fast_channels.layers import (
+    BaseChannelLayer,
+    InMemoryChannelLayer,
+    get_channel_layer,
+    register_channel_layer,
+)
+from fast_channels.layers.redis import RedisChannelLayer, RedisPubSubChannelLayer
 from fast_channels.service import add_observability_endpoints, lifespan
 
 SEND_TIMEOUT = 0.5
@@ -86,7 +94,18 @@ async def codes(request: Request) -> JSONResponse:
     return JSONResponse(CODES)
 
 
-register_channel_layer("default", InMemoryChannelLayer())
+def _layer() -> BaseChannelLayer:
+    """In memory, or CLOSE_APP_LAYER=queue|pubsub on the Redis at CLOSE_APP_REDIS."""
+    kind, url = os.environ.get("CLOSE_APP_LAYER", "memory"), os.environ.get("CLOSE_APP_REDIS")
+    prefix = f"close-{uuid.uuid4().hex[:8]}"  # tests share one redis-server
+    if kind == "queue":
+        return RedisChannelLayer(hosts=[url], prefix=prefix)
+    if kind == "pubsub":
+        return RedisPubSubChannelLayer(hosts=[url], prefix=prefix)
+    return InMemoryChannelLayer()
+
+
+register_channel_layer("default", _layer())
 routes = [
     WebSocketRoute("/ws/plain", Plain.as_asgi()),
     WebSocketRoute("/ws/probe", Probe.as_asgi()),
