@@ -1,9 +1,8 @@
 """Clients that connect and never read, under a real uvicorn: with the "close" policy each is
 closed once a send to it has blocked for send_timeout, counted reason="slow_consumer", while a
 client that reads gets every broadcast; with "drop" they stay, their overflow counted. The
-close policy on every layer kind: on Redis, idle members' handlers run in the layer's fan-out
-(consumer/direct.py), and a send that blocks must be handed to its consumer's task, never hold
-up the reader."""
+close policy on every layer kind: a send that blocks never holds up the reader, whatever feeds
+the consumers (the sender's group_send, the queue layer's receive loop, the pub/sub reader)."""
 
 from __future__ import annotations
 
