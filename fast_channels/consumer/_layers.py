@@ -17,8 +17,9 @@ _warned_unregistered: set[type] = set()
 # (our layers), or else by receive() (a 1.x-style or third-party layer, or a subclass of ours
 # that overrides receive(): 1.x consumers went through it).
 _fast_path_of: dict[type, bool] = {}
-# Per layer class: whether its poll_delivery() takes a `direct` receiver (consumer/direct.py);
-# a subclass written against the one-argument form keeps working without it.
+# Per layer class: whether it offers a `direct` receiver to its buffers (offers_direct) and its
+# poll_delivery() takes one (consumer/direct.py); a subclass written against the one-argument
+# form keeps working without it.
 _takes_direct: dict[type, bool] = {}
 
 
@@ -51,7 +52,9 @@ def takes_direct(layer: object) -> bool:
     known = _takes_direct.get(type(layer))
     if known is None:
         poll = getattr(type(layer), "poll_delivery", None)
-        known = _takes_direct[type(layer)] = poll is not None and (
-            "direct" in inspect.signature(poll).parameters
+        known = _takes_direct[type(layer)] = (
+            getattr(type(layer), "offers_direct", False) is True
+            and poll is not None
+            and "direct" in inspect.signature(poll).parameters
         )
     return known
