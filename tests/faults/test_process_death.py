@@ -26,15 +26,21 @@ from fast_channels.layers.redis import RedisChannelLayer
 from tests.support.redis_server import RedisServer
 
 LEASE, EXPIRY = 4.0, 5.0
-OPTIONS = {"capacity": 5, "expiry": EXPIRY, "process_lease": LEASE}
+# Only the channels of the process that dies are small ("doomed.*"), so that they fill within a
+# few sends; a live process that a loaded machine stalls for half a second must not count
+# `channel_full` too, which would make the survivors' exact counts depend on the machine.
+OPTIONS = {
+    "capacity": 100, "channel_capacity": {"doomed.*": 5},
+    "expiry": EXPIRY, "process_lease": LEASE,
+}  # fmt: skip
 
 
 def metric(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(f"fast_channels_{name}", labels) or 0.0
 
 
-async def spawn_member(url: str, prefix: str) -> asyncio.subprocess.Process:
-    args = [url, prefix, "room", "100", json.dumps(OPTIONS)]
+async def spawn_member(url: str, prefix: str, name: str = "specific") -> asyncio.subprocess.Process:
+    args = [url, prefix, "room", "100", json.dumps(OPTIONS), name]
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.support.member_process", *args,
         stdout=asyncio.subprocess.PIPE, env=dict(os.environ),
@@ -79,7 +85,7 @@ async def test_a_killed_process_is_reaped_within_its_lease(redis_server: RedisSe
     layer = RedisChannelLayer(hosts=[redis_server.url], prefix=prefix, **OPTIONS)
     layer.bind_alias(f"death-{uuid.uuid4().hex[:8]}")
     sweeping = asyncio.create_task(layer.receive(await layer.new_channel()))
-    members = [await spawn_member(redis_server.url, prefix) for _ in range(3)]
+    members = [await spawn_member(redis_server.url, prefix, name) for name in ("doomed", "a", "b")]
     sender = Sender(layer)
     try:
         await sender.ping()
@@ -135,7 +141,7 @@ async def test_a_stalled_process_reaped_as_dead_rejoins_its_groups(
     prefix = f"stall-{uuid.uuid4().hex[:8]}"
     layer = RedisChannelLayer(hosts=[redis_server.url], prefix=prefix, **OPTIONS)
     layer.bind_alias(f"stall-{uuid.uuid4().hex[:8]}")
-    member = await spawn_member(redis_server.url, prefix)
+    member = await spawn_member(redis_server.url, prefix, "doomed")
     sender = Sender(layer)
     group_key = f"{prefix}:g:room"
     try:

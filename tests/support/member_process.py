@@ -1,9 +1,10 @@
 """A process holding group members on the queue layer, for tests that SIGKILL one.
 
-`python -m tests.support.member_process URL PREFIX GROUP MEMBERS LAYER_OPTIONS_JSON`: makes
-MEMBERS channels, adds them to GROUP, prints "ready" and receives on every channel. When every
-channel has received a "stop" message it prints one JSON line — pings received, and the layer's
-expired drops counted here (its sweep may count another process's frames) — and exits.
+`python -m tests.support.member_process URL PREFIX GROUP MEMBERS LAYER_OPTIONS_JSON [NAME]`:
+makes MEMBERS channels (named `NAME.…`, "specific" by default), adds them to GROUP, prints
+"ready" and receives on every channel. When every channel has received a "stop" message it
+prints one JSON line — pings received, and the layer's expired drops counted here (its sweep may
+count another process's frames) — and exits.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ async def receive_until_stop(layer: RedisChannelLayer, channel: str, counts: lis
         counts[0] += 1
 
 
-async def main(url: str, prefix: str, group: str, members: int, options: dict[str, Any]) -> None:
+async def main(
+    url: str, prefix: str, group: str, members: int, options: dict[str, Any], name: str
+) -> None:
     layer = RedisChannelLayer(hosts=[url], prefix=prefix, **options)
     layer.bind_alias("member")
-    channels = [await layer.new_channel() for _ in range(members)]
+    channels = [await layer.new_channel(name) for _ in range(members)]
     for channel in channels:
         await layer.group_add(group, channel)
     counts = [0]
@@ -45,4 +48,5 @@ async def main(url: str, prefix: str, group: str, members: int, options: dict[st
 
 if __name__ == "__main__":
     url, prefix, group, members, options = sys.argv[1:6]
-    asyncio.run(main(url, prefix, group, int(members), json.loads(options)))
+    name = sys.argv[6] if len(sys.argv) > 6 else "specific"
+    asyncio.run(main(url, prefix, group, int(members), json.loads(options), name))
