@@ -1,9 +1,10 @@
 """An idle consumer's handler runs in the task that delivers to it (consumer/direct.py), with
 the guarantees of its own task: one handler at a time, per-consumer order, a handler that
 suspends finished by the consumer's task (as that task, for asyncio.timeout and anyio), its
-errors ending the consumer and never the fan-out. No layer of ours offers it yet (see the
-layers' poll_delivery): `direct` is an in-memory layer that does, for these tests; the
-guarantees are checked on it and on every layer kind, whose members are woken."""
+errors ending the consumer and never the fan-out. The Redis layers offer it; the in-memory
+layer does not (its members are woken: see its poll_delivery), so `direct` is an in-memory
+layer that does, for these tests (a fan-out inside a sender's handler). The guarantees are
+checked on it and on every layer kind."""
 
 from __future__ import annotations
 
@@ -130,7 +131,7 @@ async def test_an_idle_consumers_handler_runs_in_the_fan_out_as_its_own_task(
         assert got == [{"n": n, "who": path} for n in range(20)]
         assert len(consumer.tasks) == 1
         assert sender not in consumer.tasks
-        if isinstance(layer, _DirectMemory):
+        if type(layer).offers_direct:  # the Redis layers and the test double
             assert consumer.run_in_fan_out > 0  # not all woken: the fan-out ran handlers
         else:
             assert consumer.run_in_fan_out == 0  # woken, each in its own task
@@ -235,8 +236,8 @@ async def test_a_handler_run_in_a_fan_out_that_sends_does_not_nest(
 
 
 class _DirectMemory(InMemoryChannelLayer):
-    """An in-memory layer whose fan-out runs idle members' handlers (no layer of ours does
-    yet): a fan-out inside a handler, where nesting could happen."""
+    """An in-memory layer whose fan-out runs idle members' handlers (ours does not): a fan-out
+    inside a handler, where nesting could happen."""
 
     offers_direct = True
 

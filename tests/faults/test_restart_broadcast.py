@@ -50,6 +50,11 @@ async def join(server: DemoServer, index: int) -> ClientConnection:
     ws = await connect(f"{server.ws}/ws/chat/{ROOM}?name=c{index}", open_timeout=30)
     welcome = json.loads(await asyncio.wait_for(ws.recv(), 30))
     assert welcome["type"] == "welcome"
+    # Joined once its connect() has run to the end: the room's member list is its last frame.
+    # A client still connecting when Redis dies is another case, not this test's: its
+    # connect fails and the server drops it; reconnecting with ?recover= it gets what it missed.
+    while json.loads(await asyncio.wait_for(ws.recv(), 30))["type"] != "presence":
+        pass
     return ws
 
 
