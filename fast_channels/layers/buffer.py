@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, ClassVar, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from fast_channels._loop import running_loop
 
@@ -36,26 +36,6 @@ _tuple_new = tuple.__new__
 # check: a delivery put is fresh, it expires while it waits in a buffer, and this one does not.
 DirectReceiver = Callable[["Delivery"], int]
 REFUSED, TAKEN, TAKEN_WAKE = 0, 1, 2
-
-# Per event loop, the deferring buffers (ChannelBuffer.defers_direct) whose head delivery
-# awaits the loop's next callback, with their direct receiver, in put order.
-_deferred: dict[asyncio.AbstractEventLoop, list[tuple[ChannelBuffer, DirectReceiver]]] = {}
-
-
-def _defer(buffer: ChannelBuffer, direct: DirectReceiver) -> None:
-    loop = running_loop()
-    batch = _deferred.get(loop)
-    if batch is None:
-        batch = _deferred[loop] = []
-        loop.call_soon(_offer_deferred, loop)
-    batch.append((buffer, direct))
-
-
-def _offer_deferred(loop: asyncio.AbstractEventLoop) -> None:
-    """One loop callback offers a burst's held deliveries to their receivers, in put order.
-    A handler run here that sends to a group defers its members to the next callback."""
-    for buffer, direct in _deferred.pop(loop):
-        buffer.offer_head(direct)
 
 
 def shared_delivery(
@@ -126,12 +106,6 @@ class ChannelBuffer:
     # single receiver waits in a slot, a deque holding only further concurrent receivers.
     __slots__ = ("_first", "_more_waiters", "_rest", "_waiter", "direct", "last_active")
 
-    # Whether a delivery for a registered `direct` receiver is offered to it at once, in the
-    # putting task (False), or held for one loop callback that offers a burst's deliveries
-    # (True: the in-memory layer's channels, whose fan-out runs inside the sender's handler;
-    # its group_send returns before any member's handler ran, as in 1.x).
-    defers_direct: ClassVar[bool] = False
-
     def __init__(self) -> None:
         self._first: Delivery | None = None  # the oldest delivery
         self._rest: deque[Delivery] | None = None  # those behind it, oldest first
@@ -177,52 +151,12 @@ class ChannelBuffer:
         return True
 
     def _put_direct(self, direct: DirectReceiver, delivery: Delivery) -> bool:
-        if self.defers_direct:
-            # Queued, its receiver not woken: the loop's next callback offers it (offer_head).
-            # A put before then queues behind it and wakes the receiver, whose wake-up runs
-            # after that callback (a loop runs its callbacks in order).
-            self._first = delivery
-            self.direct = None
-            _defer(self, direct)
-            return True
         taken = direct(receiver_copy(delivery))
         if taken == REFUSED:
             return False
         if taken == TAKEN_WAKE:
             self._wake_one()
         return True
-
-    def offer_head(self, direct: DirectReceiver) -> None:
-        """The delivery at the head (held by _put_direct), offered to `direct` now: refused,
-        it stays first and the receiver is woken. Taken and finished, with the receiver still
-        parked on an empty buffer, `direct` is registered again for the next one."""
-        delivery = self.get_nowait()
-        if delivery is None:  # cleared meanwhile
-            return
-        taken = direct(receiver_copy(delivery))
-        if taken == TAKEN:
-            waiter = self._waiter
-            if (
-                self._first is None
-                and waiter is not None
-                and self._more_waiters is None
-                and not waiter.done()
-            ):
-                self.direct = direct
-            return
-        if taken == REFUSED:
-            self._push_front(delivery)
-        self._wake_one()
-
-    def _push_front(self, delivery: Delivery) -> None:
-        first = self._first
-        if first is not None:
-            rest = self._rest
-            if rest is None:
-                self._rest = deque((first,))
-            else:
-                rest.appendleft(first)
-        self._first = delivery
 
     def drop_expired(self, now: float) -> int:
         """Remove expired deliveries from the head; returns how many went."""

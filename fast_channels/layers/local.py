@@ -39,15 +39,6 @@ class LocalChannel(ChannelBuffer):
         return self
 
 
-class DeferringChannel(LocalChannel):
-    """A LocalChannel whose direct receiver is offered its deliveries in a loop callback
-    after the put, not in it (ChannelBuffer.defers_direct): the in-memory layer's, whose
-    fan-out runs inside the sender's handler."""
-
-    __slots__ = ()
-    defers_direct = True
-
-
 class _Layer(Protocol):
     """What the state reads of the layer owning it, at each use: a registry alias given
     later replaces `metrics`, and 1.x code may set `group_expiry` after construction."""
@@ -64,11 +55,10 @@ class _Layer(Protocol):
 class LocalChannels:
     """The channels and group memberships one layer instance holds in this process."""
 
-    __slots__ = ("channel_type", "channels", "groups", "layer", "memberships", "named")
+    __slots__ = ("channels", "groups", "layer", "memberships", "named")
 
-    def __init__(self, layer: _Layer, channel_type: type[LocalChannel] = LocalChannel) -> None:
+    def __init__(self, layer: _Layer) -> None:
         self.layer = layer
-        self.channel_type = channel_type  # what channel() makes
         self.channels: dict[str, LocalChannel] = {}
         # group -> {channel: monotonic time of its last join}, in join order (a dict, not a
         # set): a fan-out then wakes receivers in the order their objects were allocated in,
@@ -87,7 +77,7 @@ class LocalChannels:
         """The channel's local state, made (empty) if there is none."""
         local = self.channels.get(name)
         if local is None:
-            local = self.channels[name] = self.channel_type(self.layer.get_capacity(name), owned)
+            local = self.channels[name] = LocalChannel(self.layer.get_capacity(name), owned)
             if not owned:
                 self.named.add(name)
         elif owned and not local.owned:
