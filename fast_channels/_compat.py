@@ -170,28 +170,25 @@ def abort_connection(receive: Any) -> bool:
 # there, asyncio.current_task() must already be the consumer's task: asyncio.timeout() and
 # anyio's cancel scopes remember the task they were entered in, and would otherwise cancel the
 # fan-out, or refuse to exit in the task the handler finishes in. Python 3.12's eager tasks do
-# the same swap (asyncio.tasks._swap_current_task); 3.11 has only its parts, _enter_task and
-# _leave_task. Without them swap_current_task is None and no handler runs outside its task.
-_enter_task: Any = getattr(asyncio.tasks, "_enter_task", None)
-_leave_task: Any = getattr(asyncio.tasks, "_leave_task", None)
-# The loop -> current task map those two keep: read directly, as asyncio.current_task() is a
-# Python function on 3.11 (a third of this swap's cost, twice per handler run).
+# the same swap (asyncio.tasks._swap_current_task); 3.11 has only the loop -> current task map
+# that its _enter_task and _leave_task keep (the C accelerator's own dict, which
+# asyncio.current_task() reads): set directly, as they would (without their checks, which
+# cost as much as the rest of a handler's run here). Without it swap_current_task is None
+# and no handler runs outside its task.
 _current_tasks: Any = getattr(asyncio.tasks, "_current_tasks", None)
 
 
 def _swap_current_task_311(loop: asyncio.AbstractEventLoop, task: Any) -> Any:
     current = _current_tasks.get(loop)
-    if current is not None:
-        _leave_task(loop, current)
     if task is not None:
-        _enter_task(loop, task)
+        _current_tasks[loop] = task
+    elif current is not None:
+        del _current_tasks[loop]
     return current
 
 
 swap_current_task: Callable[[asyncio.AbstractEventLoop, Any], Any] | None = getattr(
     asyncio.tasks, "_swap_current_task", None
-) or (
-    _swap_current_task_311 if _enter_task and _leave_task and _current_tasks is not None else None
-)
+) or (_swap_current_task_311 if isinstance(_current_tasks, dict) else None)
 """swap_current_task(loop, task): make `task` (or no task) the loop's current task; returns
 the one that was. None when this Python has no way to (then handlers run in their own task)."""

@@ -143,7 +143,7 @@ def test_json_c_encoder_is_there_and_encodes_as_dumps_does() -> None:
 async def test_asyncio_lets_a_handler_run_as_another_task() -> None:
     assert _compat.swap_current_task is not None, (
         f"Python {sys.version.split()[0]}: asyncio.tasks has neither _swap_current_task nor "
-        "_enter_task/_leave_task/_current_tasks: update fast_channels/_compat.py (meanwhile "
+        "a _current_tasks dict: update fast_channels/_compat.py (meanwhile "
         "every consumer handler runs in its own task, consumer/direct.py)"
     )
     loop = asyncio.get_running_loop()
@@ -155,6 +155,22 @@ async def test_asyncio_lets_a_handler_run_as_another_task() -> None:
         assert asyncio.current_task() is other
     finally:
         assert _compat.swap_current_task(loop, previous) is other
+    assert asyncio.current_task() is me
+    # From a loop callback (no task current), as the in-memory layer's deferred offers run:
+    # swapped in and out again, and tasks still step as before (asyncio checks what is current).
+    seen: list[object] = []
+    swap = _compat.swap_current_task
+
+    def callback() -> None:
+        previous = swap(loop, other)
+        seen.extend([previous, asyncio.current_task(loop)])
+        swap(loop, previous)
+        seen.append(asyncio.current_task(loop))
+
+    loop.call_soon(callback)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert seen == [None, other, None]
     assert asyncio.current_task() is me
     other.cancel()
 

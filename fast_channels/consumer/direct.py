@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import types
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any, Protocol
 
@@ -35,6 +36,30 @@ from fast_channels.layers.buffer import REFUSED, TAKEN, TAKEN_WAKE, Delivery
 # A module global read without a lock: an event loop in another thread seeing it set only
 # refuses, which is always safe.
 _running = False
+
+
+# What a driver yields once the handler it was sent has finished.
+_DONE: Any = object()
+
+
+@types.coroutine
+def _run_handlers() -> Generator[Any, Any, None]:
+    """A consumer's driver: runs each handler coroutine sent to it, to its end or to its first
+    suspension (what the handler yields then comes out of send(); Resume continues it), then
+    yields _DONE and waits for the next. Sending a coroutine into this long-lived generator,
+    not calling the coroutine's own send(), spares a StopIteration (an exception object and
+    its handling) per handler run: `yield from` takes the coroutine's end in C, as a task's
+    step does. A handler's error ends the driver with it (a new one is made)."""
+    coroutine = yield _DONE
+    while True:
+        yield from coroutine
+        coroutine = yield _DONE
+
+
+def _driver() -> Generator[Any, Any, None]:
+    driver = _run_handlers()
+    driver.send(None)  # to its first yield, where it takes a coroutine
+    return driver
 
 
 class Turn(Protocol):
@@ -50,7 +75,7 @@ class DirectHandler:
     `begin(delivery)` records the delivery on the consumer and returns the handler's
     coroutine; `end()` forgets it (the feeder's own steps around a dispatch)."""
 
-    __slots__ = ("begin", "context", "end", "ended", "loop", "pending", "task", "turn")
+    __slots__ = ("begin", "context", "driver", "end", "ended", "loop", "pending", "task", "turn")
 
     def __init__(
         self,
@@ -64,8 +89,10 @@ class DirectHandler:
         self.context = context
         self.loop = ended.get_loop()
         self.task: asyncio.Task[None] | None = None  # the delivery feeder, once it runs
-        # A handler that suspended here: (its coroutine, what it yielded), for the feeder.
-        self.pending: tuple[Coroutine[Any, Any, None], Any] | None = None
+        self.driver = _driver()
+        # A handler that suspended here: (the driver running it, what it yielded), for the
+        # feeder to continue (Resume); the driver is this one, free again once it finishes.
+        self.pending: tuple[Generator[Any, Any, None], Any] | None = None
 
     def __call__(self, delivery: Delivery) -> int:
         global _running
@@ -76,19 +103,19 @@ class DirectHandler:
         loop = self.loop
         _running = True
         previous = swap_current_task(loop, task)  # type: ignore[misc]  # not None: see feeding
+        driver = self.driver
         try:
-            coroutine = self.begin(delivery)
-            yielded = self.context.run(coroutine.send, None)
-        except StopIteration:
-            pass
+            yielded = self.context.run(driver.send, self.begin(delivery))
         except (Exception, asyncio.CancelledError) as error:
             # As from the consumer's own task: the first error ends the consumer (the turn is
             # released below, as that task's feeder releases it before it ends).
+            self.driver = _driver()  # that one ended with the error
             if not self.ended.done():
                 self.ended.set_result(error)
         else:
-            self.pending = (coroutine, yielded)  # the turn stays held until it finishes
-            return TAKEN_WAKE
+            if yielded is not _DONE:
+                self.pending = (driver, yielded)  # the turn stays held until it finishes
+                return TAKEN_WAKE
         finally:
             swap_current_task(loop, previous)  # type: ignore[misc]
             _running = False
@@ -98,34 +125,29 @@ class DirectHandler:
 
 
 class Resume:
-    """Awaitable: a handler's coroutine that suspended in a fan-out, continued in the
-    consumer's task. It first yields what the coroutine yielded (the future it waits on), as
-    if the task had run the coroutine from the start; then relays sends and throws."""
+    """Awaitable: a handler that suspended in a fan-out, continued in the consumer's task
+    through its driver. It first yields what the handler yielded (the future it waits on),
+    as if the task had run it from the start; then relays sends and throws until the driver
+    says the handler is done (its error comes out of here)."""
 
-    __slots__ = ("coroutine", "yielded")
+    __slots__ = ("driver", "yielded")
 
-    def __init__(self, coroutine: Coroutine[Any, Any, None], yielded: Any) -> None:
-        self.coroutine, self.yielded = coroutine, yielded
+    def __init__(self, driver: Generator[Any, Any, None], yielded: Any) -> None:
+        self.driver, self.yielded = driver, yielded
 
     def __await__(self) -> Generator[Any, Any, None]:
-        coroutine, value = self.coroutine, self.yielded
+        driver, value = self.driver, self.yielded
         self.yielded = None
-        while True:
+        while value is not _DONE:
             try:
                 sent = yield value
             except GeneratorExit:
-                coroutine.close()
+                driver.close()
                 raise
             except BaseException as error:  # a cancellation of the task, into the handler
-                try:
-                    value = coroutine.throw(error)
-                except StopIteration:
-                    return
+                value = driver.throw(error)
             else:
-                try:
-                    value = coroutine.send(sent)
-                except StopIteration:
-                    return
+                value = driver.send(sent)
 
 
 def available() -> bool:

@@ -60,7 +60,7 @@ def _feeder_ended(ended: asyncio.Future[BaseException], error: BaseException) ->
 
 
 def _drop_pending(handler: direct.DirectHandler | None) -> None:
-    """The consumer ends with a handler handed over but not resumed: close its coroutine."""
+    """The consumer ends with a handler handed over but not resumed: close it (its driver)."""
     if handler is not None and handler.pending is not None:
         handler.pending[0].close()
         handler.pending = None
@@ -199,10 +199,10 @@ class ConsumerFeeding:
 
     async def _finish_pending(self, handler: direct.DirectHandler, turn: _Turn) -> None:
         """A handler that suspended in a fan-out (direct.py), resumed here; it holds the turn."""
-        coroutine, yielded = handler.pending  # type: ignore[misc]
+        driver, yielded = handler.pending  # type: ignore[misc]
         handler.pending = None
         try:
-            await direct.Resume(coroutine, yielded)
+            await direct.Resume(driver, yielded)
         finally:
             self._end_delivery()
             turn.release()

@@ -172,6 +172,10 @@ async def test_a_handler_that_suspends_is_finished_in_order_by_the_consumers_tas
         ("nap start", 3),
         ("nap end", 3),
     ]
+    # Where the fan-out runs handlers, the consumer's driver, free again, runs the next one.
+    await layer.group_send("room", {"type": "note", "n": 4})
+    assert await client.receive_json_from(timeout=5) == {"n": 4, "who": "/nap"}
+    assert consumer.run_in_fan_out == (1 if type(layer).offers_direct else 0)
     await client.disconnect()
 
 
