@@ -7,7 +7,7 @@ a DirectHandler with the buffer (layers/buffer.py, DirectReceiver); the fan-out 
 delivery, and it runs the handler's first step at once, in the fan-out task. The Redis
 layers offer it (their fan-out runs in their receive loop or subscriber: 3-12% less server
 CPU per delivery end to end); the in-memory layer does not (its fan-out runs inside the
-sender's handler, where it measured slower; see its poll_delivery). The guarantees
+sender's handler, where it measured slower; see its offers_direct). The guarantees
 of a consumer's own task stay:
 - one handler at a time: it takes the consumer's turn, and refuses (the delivery is queued as
   before) when the turn is held, by the handler of an ASGI event or of an earlier delivery;

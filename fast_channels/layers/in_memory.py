@@ -6,7 +6,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, ClassVar
 
 from fast_channels.exceptions import ChannelFull
 from fast_channels.layers.base import BaseChannelLayer, CapacityPattern
@@ -31,6 +31,14 @@ from fast_channels.observability.tracing import current_traceparent
 
 class InMemoryChannelLayer(BaseChannelLayer):
     """Messages never leave the process. `channels` and `groups` stay inspectable for tests."""
+
+    # No `direct` receiver is offered (consumer/direct.py), so consumers make none and members
+    # are woken: this layer's fan-out runs in the sender's group_send, inside a consumer's
+    # handler, and running the members' handlers there measured worse end to end (1,000
+    # sockets: +3.6% server CPU per delivery, 0.965x the rate, over 7 interleaved rounds; the
+    # Redis layers' loops gained 3-12%), and so did running them in one loop callback after
+    # it (+14%, 3 rounds; +4.2%, 7 rounds, with the cheaper driver of consumer/direct.py).
+    offers_direct: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -94,16 +102,10 @@ class InMemoryChannelLayer(BaseChannelLayer):
     def poll_delivery(
         self, channel: str, direct: DirectReceiver | None = None
     ) -> Delivery | asyncio.Future[None] | None:
-        # `direct` is not taken here: this layer's fan-out runs in the sender's group_send,
-        # inside a consumer's handler, and running the members' handlers there measured worse
-        # end to end (1,000 sockets: +3.6% server CPU per delivery, 0.965x the rate, over 7
-        # interleaved rounds; the Redis layers' loops gained 3-12%), and so did running them
-        # in one loop callback after it (+14%, 3 rounds; +4.2%, 7 rounds, with the cheaper
-        # driver of consumer/direct.py). Members are woken.
         local = self.channels.get(channel)
         if local is None or not local.owned:
             return None
-        return poll_unexpired(local, self.metrics)
+        return poll_unexpired(local, self.metrics, direct)  # None unless offers_direct
 
     def abandon_poll(self, channel: str, waiter: asyncio.Future[None]) -> None:
         local = self.channels.get(channel)

@@ -2,7 +2,7 @@
 the guarantees of its own task: one handler at a time, per-consumer order, a handler that
 suspends finished by the consumer's task (as that task, for asyncio.timeout and anyio), its
 errors ending the consumer and never the fan-out. The Redis layers offer it; the in-memory
-layer does not (its members are woken: see its poll_delivery), so `direct` is an in-memory
+layer does not (its members are woken: see its offers_direct), so `direct` is an in-memory
 layer that does, for these tests (a fan-out inside a sender's handler). The guarantees are
 checked on it and on every layer kind."""
 
@@ -25,7 +25,6 @@ from fast_channels.layers import (
     channel_layers,
     register_channel_layer,
 )
-from fast_channels.layers.buffer import Delivery, DirectReceiver, poll_unexpired
 from fast_channels.layers.redis import RedisChannelLayer, RedisPubSubChannelLayer
 from fast_channels.testing import WebsocketCommunicator
 from tests.support.redis_server import RedisServer
@@ -244,14 +243,6 @@ class _DirectMemory(InMemoryChannelLayer):
     inside a handler, where nesting could happen."""
 
     offers_direct = True
-
-    def poll_delivery(
-        self, channel: str, direct: DirectReceiver | None = None
-    ) -> Delivery | asyncio.Future[None] | None:
-        local = self.channels.get(channel)
-        if local is None or not local.owned:
-            return None
-        return poll_unexpired(local, self.metrics, direct)
 
 
 @pytest.fixture

@@ -59,7 +59,7 @@ class RedisLayerBase(RedisLegacyMembers, BaseChannelLayer):
 
     # An idle member's handler runs in the receive loop's or the subscriber's fan-out, not
     # after a task wake-up (consumer/direct.py): end to end with 1,000 sockets, 3-12% less
-    # server CPU per delivery (see poll_delivery).
+    # server CPU per delivery.
     offers_direct: ClassVar[bool] = True
 
     # The type a constructor call returns when `hosts` names a Redis Cluster: a subclass with
