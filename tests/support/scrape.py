@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from typing import Any
 
@@ -28,6 +29,18 @@ def sample(base_url: str, name: str, **labels: str) -> float:
         for (sample_name, sample_labels), value in scrape(base_url).items()
         if sample_name == f"fast_channels_{name}" and wanted <= sample_labels
     )
+
+
+def sample_once_at(base_url: str, name: str, want: float, within: float, **labels: str) -> float:
+    """`sample`, read again until it equals `want` or `within` seconds passed: for counts a
+    server moves just after the client saw its side finish (a close the client completed
+    before the server's disconnect handler ran). Returns the last value read."""
+    deadline = time.monotonic() + within
+    value = sample(base_url, name, **labels)
+    while value != want and time.monotonic() < deadline:
+        time.sleep(0.05)
+        value = sample(base_url, name, **labels)
+    return value
 
 
 def post(url: str) -> Any:
