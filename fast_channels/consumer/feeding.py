@@ -69,10 +69,6 @@ def _drop_pending(handler: direct.DirectHandler | None) -> None:
 class ConsumerFeeding:
     """_run(): feed the consumer's messages to dispatch() until the first error ends it."""
 
-    # {message type: (key, sends JSON)} of the class's declared forwarding handlers, run
-    # without dispatch (forwarding.py); None: every message goes through dispatch.
-    _forwards: dict[str, tuple[str, bool]] | None = None
-
     if TYPE_CHECKING:  # AsyncConsumer's, declared here for the type checker only
         channel_layer: BaseChannelLayer | None
         channel_name: str
@@ -81,9 +77,6 @@ class ConsumerFeeding:
         _shared_sent: tuple[int, ...]
 
         async def dispatch(self, message: Message) -> None: ...
-        def _forward_or_dispatch(
-            self, message: Message, forwards: dict[str, tuple[str, bool]]
-        ) -> Coroutine[Any, Any, None]: ...
 
     async def _run(self, receive: Receive, context: contextvars.Context) -> None:
         layer = self.channel_layer
@@ -148,9 +141,6 @@ class ConsumerFeeding:
         message = delivery.message
         if delivery.op == "group_send":
             self._group_message, self._shared_sent = message, ()
-        forwards = self._forwards
-        if forwards is not None:  # declared forwarding handlers (forwarding.py)
-            return self._forward_or_dispatch(message, forwards)
         return self.dispatch(message)
 
     def _end_delivery(self) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 from urllib.parse import parse_qs
 
@@ -128,11 +127,6 @@ class GroupRecovery:
         _group_message: dict[str, Any] | None
         _shared_sent: tuple[int, ...]
         _positioned_once: ClassVar[bool]
-        _forwards: dict[str, tuple[str, bool]] | None
-
-        def _forward_or_dispatch(
-            self, message: Message, forwards: dict[str, tuple[str, bool]]
-        ) -> Coroutine[Any, Any, None]: ...
 
         async def dispatch(self, message: Message) -> None: ...
         async def send_json(self, content: Any, close: bool = False) -> None: ...
@@ -195,8 +189,6 @@ class GroupRecovery:
             positions = self._client_positions = client_positions(self.scope)
             self._cursors, self._joined = {}, set()
             vars(self)["dispatch"] = self._dispatch_recovering
-            # Every message goes through it: no forward skips it (it calls the class's).
-            vars(self)["_forwards"] = None
             # Once per connection, not per message: it adds "_pos" only while a positioned
             # message is handled (_pending_pos), else it is the class's send_json.
             vars(self)["send_json"] = self._send_json_positioned
@@ -239,11 +231,7 @@ class GroupRecovery:
         outer = self._pending_pos
         self._pending_pos = found
         try:
-            forwards = type(self)._forwards
-            if forwards is None:
-                await type(self).dispatch(self, message)
-            else:  # its declared forwarding handler (forwarding.py), without dispatch
-                await self._forward_or_dispatch(message, forwards)
+            await type(self).dispatch(self, message)
         finally:
             self._pending_pos = outer
 

@@ -13,7 +13,6 @@ from fast_channels._compat import abort_connection
 from fast_channels.consumer import _json, slow
 from fast_channels.consumer.base import AsyncConsumer
 from fast_channels.consumer.encode_once import encode_shared
-from fast_channels.consumer.forwarding import DeclaredForwards
 from fast_channels.consumer.ratelimit import TokenBucket
 from fast_channels.consumer.recovery import GroupRecovery
 from fast_channels.drain import drain_state
@@ -70,7 +69,7 @@ def _text_size(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode())
 
 
-class AsyncWebsocketConsumer(DeclaredForwards, AsyncConsumer):
+class AsyncWebsocketConsumer(AsyncConsumer):
     """Override connect(), receive() and disconnect(); send() and close() talk to the client."""
 
     groups: list[str] = []

@@ -47,26 +47,6 @@ async def test_the_handler_span_is_a_child_of_the_sending_span(
     assert all("traced" not in str(value) for value in producer.attributes.values())
 
 
-class TracedForward(AsyncJsonWebsocketConsumer):
-    channel_layer_alias = "default"
-    groups = ["traced"]
-    forward_json = {"news": "headline"}  # consumer/forwarding.py: a span all the same
-
-
-async def test_a_declared_forwarding_handler_has_its_span_too(
-    spans: InMemorySpanExporter, memory_layer: InMemoryChannelLayer
-) -> None:
-    client = WebsocketCommunicator(TracedForward.as_asgi(), "/ws/news")
-    await client.connect()
-    await memory_layer.group_send("traced", {"type": "news", "headline": "hi"})
-    assert await client.receive_json_from() == "hi"
-    await client.disconnect()
-    finished = {span.name: span for span in spans.get_finished_spans()}
-    handler = finished["TracedForward.news"]
-    assert handler.parent is not None
-    assert handler.parent.span_id == finished["group_send default"].context.span_id
-
-
 async def test_connect_is_a_span(spans: InMemorySpanExporter) -> None:
     client = WebsocketCommunicator(Traced.as_asgi(), "/ws/news")
     Traced.channel_layer_alias = None  # type: ignore[misc]

@@ -69,14 +69,8 @@ def room_consumer(group: str, alias: str, recover: bool = False) -> Any:
         async def receive_json(self, content: Any, **kwargs: Any) -> None:
             await self.channel_layer.group_send(group, {"type": "chat.message", "body": content})
 
-        # The handler `await self.send_json(event["body"])`, declared (README "Consumers");
-        # written out on a tree from before declarations (ops.bench.compare runs old commits).
-        if hasattr(AsyncJsonWebsocketConsumer, "_run_forward"):
-            forward_json = {"chat.message": "body"}
-        else:
-
-            async def chat_message(self, event: dict[str, Any]) -> None:
-                await self.send_json(event["body"])
+        async def chat_message(self, event: dict[str, Any]) -> None:
+            await self.send_json(event["body"])
 
     class RecoveringRoom(Room):
         groups = []
