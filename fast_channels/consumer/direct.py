@@ -4,11 +4,10 @@ A fan-out to 1,000 consumers in this process used to wake 1,000 tasks, one loop 
 one task step each, to run handlers that mostly finish without suspending (a send_json whose
 socket keeps up). Here a consumer's delivery feeder, parked on its empty channel, registers
 a DirectHandler with the buffer (layers/buffer.py, DirectReceiver); the fan-out offers it the
-delivery, and it runs the handler's first step at once, in the fan-out task. The Redis
-layers offer it (their fan-out runs in their receive loop or subscriber: 3-12% less server
-CPU per delivery end to end); the in-memory layer does not (its fan-out runs inside the
-sender's handler, where it measured slower; see its offers_direct). The guarantees
-of a consumer's own task stay:
+delivery, and it runs the handler's first step at once, in the fan-out task. Every layer of
+ours offers it: the Redis layers' fan-out runs in their receive loop or subscriber (3-12%
+less server CPU per delivery end to end), the in-memory layer's in the sender's group_send
+(see its offers_direct). The guarantees of a consumer's own task stay:
 - one handler at a time: it takes the consumer's turn, and refuses (the delivery is queued as
   before) when the turn is held, by the handler of an ASGI event or of an earlier delivery;
 - per-consumer order: only an empty buffer offers a delivery, so nothing queued is overtaken;

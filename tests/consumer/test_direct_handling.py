@@ -1,10 +1,10 @@
 """An idle consumer's handler runs in the task that delivers to it (consumer/direct.py), with
 the guarantees of its own task: one handler at a time, per-consumer order, a handler that
 suspends finished by the consumer's task (as that task, for asyncio.timeout and anyio), its
-errors ending the consumer and never the fan-out. The Redis layers offer it; the in-memory
-layer does not (its members are woken: see its offers_direct), so `direct` is an in-memory
-layer that does, for these tests (a fan-out inside a sender's handler). The guarantees are
-checked on it and on every layer kind."""
+errors ending the consumer and never the fan-out. Every layer of ours offers it: the Redis
+layers in their receive loop or subscriber, the in-memory layer in the sender's group_send
+(a fan-out inside a sender's handler, where nesting could happen). The guarantees are checked
+on every layer kind."""
 
 from __future__ import annotations
 
@@ -90,12 +90,10 @@ def _in_fan_out() -> bool:
     return False
 
 
-@pytest.fixture(params=["direct", "memory", "queue", "pubsub"])
+@pytest.fixture(params=["memory", "queue", "pubsub"])
 async def layer(request: pytest.FixtureRequest) -> AsyncIterator[BaseChannelLayer]:
     made: BaseChannelLayer
-    if request.param == "direct":
-        made = _DirectMemory()
-    elif request.param == "memory":
+    if request.param == "memory":
         made = InMemoryChannelLayer()
     else:
         server: RedisServer = request.getfixturevalue("redis_server")
@@ -130,23 +128,26 @@ async def test_an_idle_consumers_handler_runs_in_the_fan_out_as_its_own_task(
         assert got == [{"n": n, "who": path} for n in range(20)]
         assert len(consumer.tasks) == 1
         assert sender not in consumer.tasks
-        if type(layer).offers_direct:  # the Redis layers and the test double
-            assert consumer.run_in_fan_out > 0  # not all woken: the fan-out ran handlers
-        else:
-            assert consumer.run_in_fan_out == 0  # woken, each in its own task
+        assert consumer.run_in_fan_out > 0  # not all woken: the fan-out ran handlers
         await client.disconnect()
 
 
-async def test_in_memory_group_send_returns_before_any_handler_ran(
-    layer: BaseChannelLayer,
+async def test_in_memory_group_send_runs_an_idle_members_handler_before_it_returns(
+    memory_layer: InMemoryChannelLayer,
 ) -> None:
-    if type(layer) is not InMemoryChannelLayer:
-        pytest.skip("in memory only: elsewhere the fan-out is not the sender's group_send")
     client, consumer = await _connect("/solo")
-    await layer.group_send("room", {"type": "note", "n": 1})
-    assert consumer.log == []  # as in 1.x: the member's task runs it next
-    assert await client.receive_json_from() == {"n": 1, "who": "/solo"}
-    assert consumer.log == [("note", 1)]
+    await memory_layer.group_send("room", {"type": "note", "n": 1})
+    assert consumer.log == [("note", 1)]  # 1.x: its task would run it after this one yields
+    assert consumer.run_in_fan_out == 1
+    # A member busy with a handler is not run: the delivery waits in its buffer, and its own
+    # task handles it once the first handler is done.
+    await memory_layer.group_send("room", {"type": "nap", "n": 2})  # suspends: turn held
+    await memory_layer.group_send("room", {"type": "note", "n": 3})
+    assert consumer.log == [("note", 1), ("nap start", 2)]
+    got = [await client.receive_json_from(timeout=5) for _ in range(3)]
+    assert [frame["n"] for frame in got] == [1, 2, 3]
+    assert consumer.log[-2:] == [("nap end", 2), ("note", 3)]
+    assert consumer.run_in_fan_out == 1  # note 3 ran in the consumer's task
     await client.disconnect()
 
 
@@ -174,7 +175,7 @@ async def test_a_handler_that_suspends_is_finished_in_order_by_the_consumers_tas
     # Where the fan-out runs handlers, the consumer's driver, free again, runs the next one.
     await layer.group_send("room", {"type": "note", "n": 4})
     assert await client.receive_json_from(timeout=5) == {"n": 4, "who": "/nap"}
-    assert consumer.run_in_fan_out == (1 if type(layer).offers_direct else 0)
+    assert consumer.run_in_fan_out == 1
     await client.disconnect()
 
 
@@ -224,12 +225,12 @@ class Relay(Recorder):
 
 
 async def test_a_handler_run_in_a_fan_out_that_sends_does_not_nest(
-    memory_layer_direct: InMemoryChannelLayer,
+    memory_layer: InMemoryChannelLayer,
 ) -> None:
     relay_client = WebsocketCommunicator(Relay.as_asgi(), "/relay")
     assert (await relay_client.connect())[0]
     member, consumer = await _connect("/member")
-    await memory_layer_direct.group_send("relays", {"type": "relay"})
+    await memory_layer.group_send("relays", {"type": "relay"})
     # The relay ran in this task's group_send, the member's note not inside it (woken).
     assert consumers["/relay"].log == [("relay start", 0), ("relay end", 0)]
     assert consumer.log == []
@@ -238,16 +239,9 @@ async def test_a_handler_run_in_a_fan_out_that_sends_does_not_nest(
     await relay_client.disconnect()
 
 
-class _DirectMemory(InMemoryChannelLayer):
-    """An in-memory layer whose fan-out runs idle members' handlers (ours does not): a fan-out
-    inside a handler, where nesting could happen."""
-
-    offers_direct = True
-
-
 @pytest.fixture
-async def memory_layer_direct() -> AsyncIterator[InMemoryChannelLayer]:
-    made = _DirectMemory()
+async def memory_layer() -> AsyncIterator[InMemoryChannelLayer]:
+    made = InMemoryChannelLayer()
     register_channel_layer(ALIAS, made)
     yield made
     channel_layers.unregister(ALIAS)

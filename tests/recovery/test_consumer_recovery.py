@@ -3,6 +3,7 @@ frame, replay through the handlers, de-duplication, "_pos", invalid ?recover= qu
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -351,15 +352,34 @@ async def test_a_layer_of_another_kind_has_no_history() -> None:
         channel_layers.unregister("recovery")
 
 
+class Held(Room):
+    """Room, with a handler that waits for `release`: meanwhile deliveries queue up."""
+
+    release: asyncio.Event
+    channel: str = ""
+
+    async def connect(self) -> None:
+        type(self).channel = self.channel_name
+        await super().connect()
+
+    async def hold(self, event: dict[str, Any]) -> None:
+        await self.release.wait()
+
+
 async def test_live_messages_lost_on_the_way_are_taken_from_the_history() -> None:
     # capacity=2: a burst overflows the consumer's buffer, and the layer drops the rest.
     layer = InMemoryChannelLayer(capacity=2, group_history={"room.*": (100, 60)})
     register_channel_layer("recovery", layer)
+    Held.release = asyncio.Event()
     try:
-        ws = await connect("/ws")
+        ws = await connect("/ws", Held)
         await ws.receive_json_from()
-        for n in range(5):  # no await point between them: the consumer reads none meanwhile
+        # Busy in a handler (sent to its channel alone: not in the group's history), the
+        # consumer takes none of the burst: two wait in its buffer, three are dropped.
+        await layer.send(Held.channel, {"type": "hold"})
+        for n in range(5):
             await say(layer, f"burst{n}")
+        Held.release.set()
         assert [(await ws.receive_json_from())["text"] for _ in range(2)] == ["burst0", "burst1"]
         replayed_before = metric("fast_channels_recovery_replayed_messages_total")
         await say(layer, "next")
