@@ -63,7 +63,7 @@ class BaseChannelLayer(ABC):  # noqa: B024 -- ABC: subclasses declare abstract m
     channel_name_regex: ClassVar[re.Pattern[str]] = _CHANNEL_NAME
     group_name_regex: ClassVar[re.Pattern[str]] = _GROUP_NAME
     # Whether poll_delivery() passes a `direct` receiver on to its buffers (consumer/direct.py);
-    # consumers of a layer that does not make no DirectHandler at all. The Redis layers do.
+    # consumers of a layer that does not make no DirectHandler at all. Ours all do.
     offers_direct: ClassVar[bool] = False
     invalid_name_error: ClassVar[str] = (
         "{} name must be a valid unicode string "
