@@ -156,7 +156,8 @@ async def test_asyncio_lets_a_handler_run_as_another_task() -> None:
     finally:
         assert _compat.swap_current_task(loop, previous) is other
     assert asyncio.current_task() is me
-    # From a loop callback (no task current), as the in-memory layer's deferred offers run:
+    # From a loop callback (no task current), as a fan-out run outside any task does (an
+    # in-memory group_send called from a callback):
     # swapped in and out again, and tasks still step as before (asyncio checks what is current).
     seen: list[object] = []
     swap = _compat.swap_current_task

@@ -133,16 +133,16 @@ async def test_an_idle_consumers_handler_runs_in_the_fan_out_as_its_own_task(
 
 
 async def test_in_memory_group_send_runs_an_idle_members_handler_before_it_returns(
-    memory_layer: InMemoryChannelLayer,
+    in_memory: InMemoryChannelLayer,
 ) -> None:
     client, consumer = await _connect("/solo")
-    await memory_layer.group_send("room", {"type": "note", "n": 1})
+    await in_memory.group_send("room", {"type": "note", "n": 1})
     assert consumer.log == [("note", 1)]  # 1.x: its task would run it after this one yields
     assert consumer.run_in_fan_out == 1
     # A member busy with a handler is not run: the delivery waits in its buffer, and its own
     # task handles it once the first handler is done.
-    await memory_layer.group_send("room", {"type": "nap", "n": 2})  # suspends: turn held
-    await memory_layer.group_send("room", {"type": "note", "n": 3})
+    await in_memory.group_send("room", {"type": "nap", "n": 2})  # suspends: turn held
+    await in_memory.group_send("room", {"type": "note", "n": 3})
     assert consumer.log == [("note", 1), ("nap start", 2)]
     got = [await client.receive_json_from(timeout=5) for _ in range(3)]
     assert [frame["n"] for frame in got] == [1, 2, 3]
@@ -225,12 +225,12 @@ class Relay(Recorder):
 
 
 async def test_a_handler_run_in_a_fan_out_that_sends_does_not_nest(
-    memory_layer: InMemoryChannelLayer,
+    in_memory: InMemoryChannelLayer,
 ) -> None:
     relay_client = WebsocketCommunicator(Relay.as_asgi(), "/relay")
     assert (await relay_client.connect())[0]
     member, consumer = await _connect("/member")
-    await memory_layer.group_send("relays", {"type": "relay"})
+    await in_memory.group_send("relays", {"type": "relay"})
     # The relay ran in this task's group_send, the member's note not inside it (woken).
     assert consumers["/relay"].log == [("relay start", 0), ("relay end", 0)]
     assert consumer.log == []
@@ -240,7 +240,7 @@ async def test_a_handler_run_in_a_fan_out_that_sends_does_not_nest(
 
 
 @pytest.fixture
-async def memory_layer() -> AsyncIterator[InMemoryChannelLayer]:
+async def in_memory() -> AsyncIterator[InMemoryChannelLayer]:
     made = InMemoryChannelLayer()
     register_channel_layer(ALIAS, made)
     yield made
