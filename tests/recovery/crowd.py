@@ -155,6 +155,24 @@ def missing_report(group: list[Member], accepted: set[str], room_order: dict[str
     return f"{len(lines)} clients miss messages:\n" + "\n".join(lines[:10])
 
 
+async def all_back(group: list[Member]) -> None:
+    """Waits until every client is open again and answered; on failure names the clients that
+    are not and what their connections did (closed again and again, e.g. as slow consumers,
+    or open but never answered)."""
+    await wait_until(lambda: all(m.reconnected for m in group), lambda: not_back(group))
+
+
+def not_back(group: list[Member]) -> str:
+    lines = [
+        f"client {index}: state {member.client.state}, lost at {member.lost_at}, connections "
+        f"{member.client.connections}, last close {member.client.last_close_code}, last error "
+        f"{member.client.last_error!r}, outcomes {len(member.outcomes)}"
+        for index, member in enumerate(group)
+        if not member.reconnected
+    ]
+    return f"all back: {len(lines)} clients are not:\n" + "\n".join(lines[:10])
+
+
 def everyone_saw(group: list[Member]) -> dict[str, int]:
     """Message -> offset, as any client saw it."""
     return {text: offset for m in group for text, offset in zip(m.received, m.offsets, strict=True)}

@@ -19,6 +19,7 @@ import pytest
 from tests.demo.stack import broadcasting, demo_stack
 from tests.recovery.crowd import (
     Member,
+    all_back,
     assert_exactly_once_in_room_order,
     everyone_saw,
     members,
@@ -67,7 +68,7 @@ async def test_ten_drops_of_two_seconds_lose_and_repeat_nothing(
                     for _ in range(DROPS):
                         await asyncio.sleep(1)
                         await proxy.cut(DROP_SECONDS)
-                        await wait_until(lambda: all(m.reconnected for m in group), "all back")
+                        await all_back(group)
                     await asyncio.sleep(1)
                 accepted = set(broadcaster.accepted)
                 await wait_until(

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.demo.stack import Stack, demo_stack
-from tests.recovery.crowd import members, wait_until
+from tests.recovery.crowd import all_back, members, wait_until
 from tests.recovery.test_network_drops import proxy_to
 from tests.support.nginx import NGINX, SKIP_REASON
 from tests.support.redis_server import RedisServer
@@ -77,7 +77,7 @@ async def test_a_redis_restarted_empty_is_never_taken_for_a_complete_recovery(
                 for text in ("b1", "b2"):
                     await asyncio.to_thread(send, stack, text)
                 await proxy.restore()
-                await wait_until(lambda: all(m.reconnected for m in group), "all back")
+                await all_back(group)
                 await wait_until(lambda: all(len(m.received) == 5 for m in group), "b1, b2")
 
                 for member in group:

@@ -20,6 +20,7 @@ import pytest
 
 from tests.demo.stack import broadcasting, demo_stack
 from tests.recovery.crowd import (
+    all_back,
     assert_exactly_once_in_room_order,
     everyone_saw,
     members,
@@ -64,7 +65,7 @@ async def test_every_client_gets_every_message_once_in_order_across_a_rolling_re
                 for index in range(len(stack.servers)):
                     # In a thread: the clients must keep running while the server drains.
                     await asyncio.to_thread(stack.restart, index)
-                    await wait_until(lambda: all(m.reconnected for m in group), "all back")
+                    await all_back(group)
                     await asyncio.sleep(2)  # live traffic on the new layout
             accepted = set(broadcaster.accepted)
             await wait_until(
