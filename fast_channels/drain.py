@@ -26,9 +26,15 @@ class DrainState:
         self.connections: set[Closable] = set()
         self._emptied: asyncio.Event | None = None  # made by drain(), on its own loop
         self._drained = False  # a drain has finished
+        self._closing: set[asyncio.Future[None]] = set()  # the drain's closes, still running
 
     def add(self, connection: Closable) -> None:
         self.connections.add(connection)
+        if self.draining and self._emptied is not None:
+            # Accepted after the drain took its list (its connect() was under way, e.g. joining
+            # groups, when the drain began): closed too, or it would hold the drain to its
+            # timeout and its client to the process's exit.
+            self._closing.add(asyncio.ensure_future(self._close(connection)))
 
     def discard(self, connection: Closable) -> None:
         self.connections.discard(connection)
@@ -45,22 +51,21 @@ class DrainState:
             return 0
         self.draining = True
         started = time.monotonic()
-        count = len(self.connections)
         self._emptied = asyncio.Event()
         if not self.connections:
             self._emptied.set()
-        closing = [asyncio.ensure_future(self._close(c)) for c in list(self.connections)]
+        self._closing = {asyncio.ensure_future(self._close(c)) for c in list(self.connections)}
         try:
             async with asyncio.timeout(max(0.0, timeout)):
                 await self._emptied.wait()
         except TimeoutError:
             pass
-        for task in closing:
+        for task in self._closing:
             task.cancel()  # a close stuck on a dead socket must not outlive the drain
         left = len(self.connections)
         logger.info(
             "drained",
-            closed=count - left,
+            closed=len(self._closing) - left,  # late ones (see add) included
             left_open=left,
             seconds=round(time.monotonic() - started, 3),
         )

@@ -56,3 +56,35 @@ async def test_readyz_fails_and_new_sockets_are_refused_while_draining() -> None
         await asyncio.to_thread(process.wait, 10)
     finally:
         stop(process)
+
+
+async def _until_a_connect_is_under_way(port: int) -> None:
+    async with httpx.AsyncClient() as http, asyncio.timeout(10):
+        # Another process: polled.
+        while (await http.get(f"http://127.0.0.1:{port}/connecting")).json()["connecting"] != 1:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+
+async def test_a_socket_accepted_after_the_drain_began_is_closed_with_1001_too() -> None:
+    """Its connect() was under way when SIGTERM came (it passed the draining check): the drain
+    closes it once it is accepted, instead of waiting out its timeout with it open."""
+    process, port = spawn_uvicorn(APP, env={"FAST_CHANNELS_DRAIN_TIMEOUT": "15"})
+    try:
+        # Holds the drain open 1.5 s (its disconnect), past the slow connect's accept (1 s).
+        holder = await websockets.connect(f"ws://127.0.0.1:{port}/slow")
+        url = f"ws://127.0.0.1:{port}/slow-connect"
+        opening = asyncio.ensure_future(websockets.connect(url))
+        await _until_a_connect_is_under_way(port)
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        client = await asyncio.wait_for(opening, 10)
+        async with asyncio.timeout(10):
+            async for _ in client:  # the greeting, if it was sent before the close
+                pass
+        assert client.close_code == 1001
+        await holder.wait_closed()
+        await asyncio.to_thread(process.wait, 20)
+        # Without the late close the drain waits its 15 s for this socket.
+        assert time.monotonic() - started < 10
+    finally:
+        stop(process)
