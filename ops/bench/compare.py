@@ -37,6 +37,7 @@ HIGHER_IS_BETTER = {
     "p99_ms": False,
     "rtt_p50_ms": False,
     "server_cpu_us": False,  # end to end: the server's CPU per delivery, steadier than rates
+    "server_sys_us": False,  # its system part (socket writes, waking clients)
     "kb_per_connection": False,  # memory_idle: RSS per idle WebSocket connection
 }
 

@@ -32,10 +32,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) a process has used so far, from /proc/<pid>/stat."""
+def cpu_split(pid: int) -> tuple[float, float]:
+    """CPU time a process has used so far, (user, system) seconds, from /proc/<pid>/stat."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick  # utime, stime
 
 
 def rss_kb(pid: int) -> int:
@@ -155,7 +156,7 @@ async def e2e(
         )
         await asyncio.sleep(1.0 + clients / 2000)  # memberships and subscriptions land
         broadcaster = sockets[-1]
-        cpu_before, own_before = cpu_seconds(server.process.pid), own_cpu_seconds()
+        split_before, own_before = cpu_split(server.process.pid), own_cpu_seconds()
         tally.start()
         try:
             async with asyncio.timeout(timeout):
@@ -170,13 +171,20 @@ async def e2e(
         # the rate (on 2 shared cores, the rate follows whatever else runs). The clients' own
         # CPU per delivery beside it: they must stay cheaper than any server, or they measure
         # themselves.
-        cpu = cpu_seconds(server.process.pid) - cpu_before
+        split = [
+            after - before
+            for after, before in zip(cpu_split(server.process.pid), split_before, strict=True)
+        ]
+        cpu = sum(split)
         own = own_cpu_seconds() - own_before
         await _close_all(sockets)
         per = 1e6 / tally.delivered if tally.delivered else 0.0
         return tally.result(
             clients=clients,
             server_cpu_us=cpu * per,
+            # Its system part apart: the socket writes, and waking clients that wait to read
+            # (more of them the slower a server sends: a rate-dependent cost per delivery).
+            server_sys_us=split[1] * per,
             client_cpu_us=own * per,
             server_cpu=-1 if server_cpu is None else server_cpu,
             load_before=load,
