@@ -86,7 +86,14 @@ class Member:
 
 @asynccontextmanager
 async def members(url: str, count: int, **options: Any) -> AsyncIterator[list[Member]]:
-    """`count` clients of `url` (each named by ?name=c<index>), each followed by two tasks."""
+    """`count` clients of `url` (each named by ?name=c<index>), each followed by two tasks.
+
+    Their opening handshakes may take 60 s, not the client's default 10: these clients share
+    one process, and when a loaded machine starves it, its event loop runs seconds late. A
+    handshake whose answer is read late then times out although the server answered, the
+    client retries, and each retry costs the server a replay and this process its frames:
+    800 clients behind 2 busy cores never all came back (95 still retrying after 120 s)."""
+    options.setdefault("open_timeout", 60.0)
     group: list[Member] = []
     tasks: list[asyncio.Task[None]] = []
     try:
