@@ -131,6 +131,24 @@ async def test_websocket_client_inflates_what_uvicorn_compresses(deflate: str) -
             await s.close()
 
 
+@pytest.mark.parametrize("deflate", ["1", "0"])
+async def test_preframed_frames_built_once_read_back_in_every_client(deflate: str) -> None:
+    """The experiment of worker/preframed.py: one frame per broadcast, compressed without
+    context, reads back in clients that keep their inflate context (7-, 16- and 64-bit
+    lengths, twice: the second round inflates after the first's bytes are in the window)."""
+    port = free_port()
+    argv = [sys.executable, str(WORKER / "server.py"), "preframed", "-", str(port), "-"]
+    env = {"BENCH_UVICORN_DEFLATE": deflate, "BENCH_UVICORN_WS": "websockets-sansio"}
+    async with serving(argv, port, env):
+        sockets, inboxes = await clients(port, "/ws", 3, engineio=False)
+        assert all((s.inflate is not None) == (deflate == "1") for s in sockets)
+        assert not any(s.reset_inflate for s in sockets)  # context kept: the harder case
+        await broadcast_reaches_everyone(sockets, inboxes, 0)
+        await broadcast_reaches_everyone(sockets, inboxes, len(SIZES))
+        for s in sockets:
+            await s.close()
+
+
 @pytest.fixture(scope="module")
 def harness_rows() -> dict[str, dict[str, Any]]:
     """One round of a tiny end-to-end scenario over bare, Socket.IO and the uvicorn variants,

@@ -73,7 +73,7 @@ async def main() -> None:
     impl_name, kind, scenario, url, params = sys.argv[1:6]
     p = json.loads(params)
     why = ws_unavailable()
-    if impl_name not in ("raw", "bare"):
+    if impl_name not in ("raw", "bare", "preframed"):
         why = why or importlib.import_module(f"impl_{impl_name}").available(kind)
     if why:
         print(MARK + json.dumps({"skipped": why}), flush=True)

@@ -1,6 +1,7 @@
 """A one-worker uvicorn serving one implementation's consumer, or the bare Starlette loop.
 
-Usage: python server.py IMPL KIND PORT REDIS_URL   (IMPL "bare" ignores KIND and REDIS_URL)
+Usage: python server.py IMPL KIND PORT REDIS_URL   (IMPL "bare" ignores KIND and REDIS_URL, as
+does "preframed", an experiment: see preframed.py)
 
 BENCH_UVICORN_WS (uvicorn's `ws`: auto, websockets, websockets-sansio, wsproto) and
 BENCH_UVICORN_DEFLATE=0 (`ws_per_message_deflate=False`) choose uvicorn's WebSocket
@@ -83,6 +84,8 @@ def main() -> None:
     app = (
         bare_app()
         if impl == "bare"
+        else importlib.import_module("preframed").preframed_app()
+        if impl == "preframed"
         else importlib.import_module(f"impl_{impl}").consumer_app(kind, url, GROUP)
     )
     if impl == "ours":

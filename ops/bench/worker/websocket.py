@@ -62,7 +62,7 @@ class Server:
 
     def __init__(self, impl: str, kind: str, url: str, cpu: int | None = None) -> None:
         self.port = free_port()
-        module = None if impl == "bare" else importlib.import_module(f"impl_{impl}")
+        module = None if impl in ("bare", "preframed") else importlib.import_module(f"impl_{impl}")
         command = getattr(module, "server_command", None)
         argv = (
             command(kind, self.port, url)
