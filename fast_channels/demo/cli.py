@@ -93,12 +93,12 @@ def _add_server_options(demo: argparse.ArgumentParser) -> None:
 
 
 def default_ws() -> str:
-    """uvicorn's `ws` the kit serves with: websockets-sansio (uvicorn >= 0.35), the cheapest
-    per frame measured (ops/bench e2e_ws_impls). uvicorn 0.35-0.49's `auto` picks the legacy
-    websockets implementation, so it is named; before 0.35 there is none, and `auto` it is."""
-    from uvicorn.config import WS_PROTOCOLS
+    """uvicorn's `ws` the kit serves with: its own protocol, uvicorn's websockets-sansio
+    writing a frame built once per text to every socket (fast_channels/wsprotocol.py), the
+    cheapest per frame measured (ops/bench e2e_ws_impls); `auto` on uvicorn before 0.35."""
+    from fast_channels.wsprotocol import default_ws as kit_ws
 
-    return "websockets-sansio" if "websockets-sansio" in WS_PROTOCOLS else "auto"
+    return kit_ws()
 
 
 def _flag(value: str) -> bool:

@@ -8,8 +8,9 @@
 # FAST_CHANNELS_HANDSHAKE_TIMEOUT seconds (default 10) are closed: uvicorn alone never does.
 # uvicorn also reads WEB_CONCURRENCY (worker processes) and UVICORN_* variables
 # (UVICORN_FACTORY=true when APP_MODULE names a factory, UVICORN_LOG_LEVEL=debug, ...).
-# WebSockets are served by uvicorn's websockets-sansio implementation without per-message
-# deflate (the cheapest per frame: README "Serving: uvicorn and the garbage collector");
+# WebSockets are served by the kit's protocol (uvicorn's websockets-sansio writing a frame built
+# once per text to every socket) without per-message deflate (the cheapest per frame: README
+# "Serving: uvicorn and the garbage collector");
 # UVICORN_WS and UVICORN_WS_PER_MESSAGE_DEFLATE=true choose otherwise, as do --ws options given.
 set -eu
 
@@ -36,5 +37,5 @@ if [ "$app" = "$demo_app" ]; then
 fi
 exec uvicorn "$app" --host "${HOST:-0.0.0.0}" --port "${PORT:-8000}" \
     --http fast_channels.handshake:HTTPProtocol \
-    --ws "${UVICORN_WS:-websockets-sansio}" \
+    --ws "${UVICORN_WS:-fast_channels.wsprotocol:SharedFrameProtocol}" \
     --ws-per-message-deflate "${UVICORN_WS_PER_MESSAGE_DEFLATE:-false}" "$@"

@@ -1,8 +1,9 @@
 """A client that drops while the consumer is still in connect(): uvicorn's sans-I/O WebSocket
-protocols (websockets-sansio, wsproto) skip a `websocket.accept` whose transport is already
-closing, without error, and raise RuntimeError("Expected ASGI message 'websocket.accept'...")
-at the next send. That is a gone client, not a handler error: it must not count in
-fast_channels_consumer_errors_total (the consumer-errors alert would fire on network drops).
+protocols (websockets-sansio, wsproto, and the kit's on the former) skip a `websocket.accept`
+whose transport is already closing, without error, and raise RuntimeError("Expected ASGI
+message 'websocket.accept'...") at the next send. That is a gone client, not a handler error:
+it must not count in fast_channels_consumer_errors_total (the consumer-errors alert would fire
+on network drops).
 
 The window is one event-loop turn (between the transport closing and uvicorn's
 connection_lost), so the test holds connect() on an event and releases it in the very turn in
@@ -15,16 +16,13 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
 
 import pytest
-import uvicorn
 
+from fast_channels import wsprotocol
 from fast_channels.consumer.websocket import AsyncJsonWebsocketConsumer
 from fast_channels.observability import metrics
-from tests.support.redis_server import free_port
+from tests.support.uvicorn_server import in_process
 
 WAIT = 10.0
 
@@ -51,24 +49,6 @@ class HeldConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         self.gate.codes.append(code)
         self.gate.done.set()
-
-
-@asynccontextmanager
-async def serving(app: Any, ws: str) -> AsyncIterator[int]:
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, ws=ws, log_level="critical", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(WAIT):
-            while not server.started:  # noqa: ASYNC110 -- uvicorn offers no event for it
-                await asyncio.sleep(0.01)
-        yield port
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, WAIT)
 
 
 def errors(consumer: str) -> float:
@@ -101,15 +81,15 @@ async def handshake_then_reset(port: int, gate: Gate) -> None:
         await gate.done.wait()
 
 
-@pytest.mark.parametrize("ws", ["websockets-sansio", "wsproto"])
+@pytest.mark.parametrize("ws", ["websockets-sansio", "wsproto", wsprotocol.PROTOCOL])
 async def test_a_client_gone_during_the_handshake_is_not_a_consumer_error(ws: str) -> None:
     if ws == "wsproto":
         pytest.importorskip("wsproto")
     gate = Gate()
-    name = f"HeldConsumer{ws.replace('-', '')}"
+    name = f"HeldConsumer{''.join(filter(str.isalnum, ws))}"
     consumer = type(name, (HeldConsumer,), {"gate": gate})
     before = errors(name)
-    async with serving(consumer.as_asgi(), ws) as port:
+    async with in_process(consumer.as_asgi(), ws) as port:
         await handshake_then_reset(port, gate)
     assert errors(name) == before
     assert gate.codes == [1006]  # closed abnormally: the client vanished

@@ -111,11 +111,14 @@ def test_an_unknown_command_lists_the_commands(capsys: pytest.CaptureFixture[str
 # -- the server settings (README "Serving: uvicorn and the garbage collector") -------------
 
 
-def test_server_defaults_are_sansio_without_deflate(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_server_defaults_are_the_kits_protocol_without_deflate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     for name in ("UVICORN_WS", "UVICORN_WS_PER_MESSAGE_DEFLATE", "FAST_CHANNELS_GC_THRESHOLD"):
         monkeypatch.delenv(name, raising=False)
     args = cli.build_parser().parse_args(["demo"])
-    assert args.ws == "websockets-sansio"  # this venv's uvicorn has it (>= 0.35)
+    # this venv's uvicorn has websockets-sansio (>= 0.35), which the kit's protocol extends
+    assert args.ws == "fast_channels.wsprotocol:SharedFrameProtocol"
     assert args.ws_per_message_deflate is False
     assert args.gc_threshold is None
     assert args.gc_freeze is False
@@ -166,3 +169,5 @@ def test_the_served_demo_compresses_only_when_asked(options: list[str], compress
     finally:
         stop(process)
     assert answered.startswith("permessage-deflate") is compressed, answered
+    if compressed:  # the kit's protocol: each message compressed on its own (wsprotocol.py)
+        assert "server_no_context_takeover" in answered, answered

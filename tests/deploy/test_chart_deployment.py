@@ -217,7 +217,7 @@ def test_handshake_timeout_reaches_the_entrypoint(chart: helm.Chart) -> None:
 def test_server_and_gc_settings_reach_the_entrypoint(chart: helm.Chart) -> None:
     # The entrypoint passes UVICORN_WS*; service.lifespan() reads FAST_CHANNELS_GC_*.
     config = render(chart, {}, RELEASE, NAMESPACE).config()
-    assert config["UVICORN_WS"] == "websockets-sansio"
+    assert config["UVICORN_WS"] == "fast_channels.wsprotocol:SharedFrameProtocol"
     assert config["UVICORN_WS_PER_MESSAGE_DEFLATE"] == "false"
     assert "FAST_CHANNELS_GC_THRESHOLD" not in config
     assert config["FAST_CHANNELS_GC_FREEZE"] == "false"

@@ -183,11 +183,14 @@ def test_websockets_are_not_compressed_unless_asked(env: dict[str, str], compres
         port = int(url.rsplit(":", 1)[1])
         answered = extensions_answered(port, "/ws/chat/lobby")
     assert answered.startswith("permessage-deflate") is compressed, answered
+    if compressed:  # served by the kit's protocol: each message compressed on its own
+        assert "server_no_context_takeover" in answered, answered
 
 
-def test_the_entrypoint_names_websockets_sansio_and_the_image_has_it() -> None:
+def test_the_entrypoint_names_the_kits_protocol_and_the_image_has_its_base() -> None:
     text = ENTRYPOINT.read_text()
-    assert '--ws "${UVICORN_WS:-websockets-sansio}"' in text
-    # uvicorn 0.35 added websockets-sansio: the image must not resolve an older one.
+    assert '--ws "${UVICORN_WS:-fast_channels.wsprotocol:SharedFrameProtocol}"' in text
+    # uvicorn 0.35 added websockets-sansio, which the kit's protocol extends: the image must
+    # not resolve an older one.
     installs = [args for op, args in instructions() if op == "RUN" and "pip install" in args]
     assert any('"uvicorn[standard]>=0.35"' in args for args in installs), installs

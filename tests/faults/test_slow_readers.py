@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 import websockets
 
+from fast_channels import wsprotocol
 from tests.support.close_app import SEND_TIMEOUT
 from tests.support.raw_ws import closed_within, handshake
 from tests.support.scrape import get, post, sample, sample_once_at
@@ -24,9 +25,14 @@ READERS, SLOW = 1, 20
 BURST, SIZE = 20, 20_000  # per POST /blast: 400 KB to each member
 
 
-@pytest.fixture
-def server() -> Iterator[tuple[str, int]]:
-    with uvicorn_server("tests.support.close_app:app") as url:
+# uvicorn's own WebSocket protocol, and the kit's (which writes shared frames past its send
+# while the buffer has room, and through it when full: wsprotocol.py).
+WS = {"uvicorn": "websockets-sansio", "kit": wsprotocol.PROTOCOL}
+
+
+@pytest.fixture(params=list(WS))
+def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, int]]:
+    with uvicorn_server("tests.support.close_app:app", "--ws", WS[request.param]) as url:
         yield url, int(url.rsplit(":", 1)[1])
 
 
@@ -35,7 +41,7 @@ def any_layer_server(request: pytest.FixtureRequest) -> Iterator[tuple[str, int]
     env = {"CLOSE_APP_LAYER": request.param}
     if request.param != "memory":
         env["CLOSE_APP_REDIS"] = request.getfixturevalue("redis_server").url
-    with uvicorn_server("tests.support.close_app:app", env=env) as url:
+    with uvicorn_server("tests.support.close_app:app", "--ws", WS["kit"], env=env) as url:
         yield url, int(url.rsplit(":", 1)[1])
 
 

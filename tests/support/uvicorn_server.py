@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+import uvicorn
 
 from tests.support.redis_server import free_port
 
@@ -65,3 +69,22 @@ def uvicorn_server(app: str, *args: str, env: dict[str, str] | None = None) -> I
         yield f"http://127.0.0.1:{port}"
     finally:
         stop(process)
+
+
+@asynccontextmanager
+async def in_process(app: Any, ws: str | type[Any], **config: Any) -> AsyncIterator[int]:
+    """A real uvicorn serving `app` in the test's own event loop (so the test reaches the
+    server's objects) on a free loopback port, which it yields; WebSocket implementation `ws`,
+    other uvicorn settings as keywords."""
+    port = free_port()
+    options: dict[str, Any] = {"log_level": "critical", "lifespan": "off", **config}
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, ws=ws, **options))
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(15):
+            while not server.started:  # noqa: ASYNC110 -- uvicorn offers no event for it
+                await asyncio.sleep(0.01)
+        yield port
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 15)

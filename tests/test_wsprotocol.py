@@ -1,0 +1,192 @@
+"""The kit's WebSocket protocol (fast_channels/wsprotocol.py), served by a real uvicorn in the
+test's event loop and read by real clients: what every client reads is what uvicorn's own
+websockets-sansio protocol gives for the same sends (shared texts, per-socket texts, binary
+frames; 7-, 16- and 64-bit lengths; compressed or not), each shared text is framed once, a
+send waits while the socket's write buffer is full, and a send to a gone client fails as it
+does under uvicorn's protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import websockets
+from uvicorn.protocols.utils import ClientDisconnected
+
+from fast_channels import frames, wsprotocol
+from tests.support.raw_ws import handshake
+from tests.support.uvicorn_server import in_process
+
+PLAIN = "websockets-sansio"  # uvicorn's own protocol, which ours extends
+CLIENTS = 3
+
+
+def texts() -> list[str]:
+    """Texts of every frame-length class, compressible or not, ASCII or not."""
+    rng = random.Random(22)
+    out = ['{"n":1}', "é" * 40]
+    for size in (125, 126, 5_000, 65_535, 70_000):
+        out.append("ab" * (size // 2) + "a" * (size % 2))
+        out.append("".join(chr(rng.randrange(33, 127)) for _ in range(size)))
+    return out
+
+
+class Room:
+    """A raw ASGI app: every socket joins; a text "burst" from any of them sends, to every
+    socket in turn, each of texts() (one str for all), a text of that socket's own and the
+    shared text as a binary frame; "done" ends it."""
+
+    def __init__(self) -> None:
+        self.sends: list[Any] = []
+        self.texts = texts()
+        self.after_close: list[BaseException | None] = []
+        self.closed = asyncio.Event()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        assert scope["type"] == "websocket"
+        await receive()
+        await send({"type": "websocket.accept"})
+        index = len(self.sends)
+        self.sends.append(send)
+        while (message := await receive())["type"] == "websocket.receive":
+            if message["text"] == "burst":
+                await self.burst()
+        # The client closed: a send now must fail as uvicorn's own protocol fails it.
+        try:
+            await send({"type": "websocket.send", "text": self.texts[0]})
+            self.after_close.append(None)
+        except ClientDisconnected as error:
+            self.after_close.append(error)
+        self.sends[index] = None
+        if not any(self.sends):
+            self.closed.set()
+
+    async def burst(self) -> None:
+        for n, text in enumerate(self.texts):
+            for index, send in enumerate(self.sends):
+                await send({"type": "websocket.send", "text": text})
+                await send({"type": "websocket.send", "text": f"own {index} {n}"})
+                await send({"type": "websocket.send", "bytes": text.encode()})
+        for send in self.sends:
+            await send({"type": "websocket.send", "text": "done"})
+
+    def expected(self, index: int) -> list[str | bytes]:
+        out: list[str | bytes] = []
+        for n, text in enumerate(self.texts):
+            out += [text, f"own {index} {n}", text.encode()]
+        return [*out, "done"]
+
+
+@pytest.fixture
+def built(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bytes]]:
+    """Every frame frames.py builds (a spy: the real function runs)."""
+    frames.forget()
+    seen: list[bytes] = []
+    real = frames.text_frame
+
+    def text_frame(payload: bytes, window_bits: int = 0) -> bytes:
+        seen.append(payload)
+        return real(payload, window_bits)
+
+    monkeypatch.setattr(frames, "text_frame", text_frame)
+    yield seen
+    frames.forget()
+
+
+@pytest.mark.parametrize("deflate", [True, False], ids=["deflate", "nodeflate"])
+@pytest.mark.parametrize("ws", [PLAIN, wsprotocol.PROTOCOL], ids=["uvicorn", "kit"])
+@pytest.mark.timeout(60)
+async def test_every_client_reads_what_was_sent_in_order(
+    ws: str, deflate: bool, built: list[bytes]
+) -> None:
+    room = Room()
+    async with in_process(room, ws, ws_per_message_deflate=deflate) as port:
+        clients = [
+            await websockets.connect(f"ws://127.0.0.1:{port}/", max_size=None)
+            for _ in range(CLIENTS)
+        ]
+        agreed = [c.response.headers.get("Sec-WebSocket-Extensions") or "" for c in clients]
+        await clients[0].send("burst")
+        for index, client in enumerate(clients):
+            got = [await asyncio.wait_for(client.recv(), 10) for _ in room.expected(index)]
+            assert got == room.expected(index), f"client {index}"
+        for client in clients:
+            await client.close()
+        await asyncio.wait_for(room.closed.wait(), 10)
+    if not deflate:
+        assert agreed == [""] * CLIENTS
+    elif ws == PLAIN:
+        assert all("permessage-deflate" in a and "no_context" not in a for a in agreed)
+    else:  # ours agrees that no message is compressed against an earlier one
+        assert all("server_no_context_takeover" in a for a in agreed), agreed
+    if ws == PLAIN:
+        assert built == []
+    else:  # each shared text framed once; each socket's own text once per socket
+        own = [f"own {index} {n}".encode() for n in range(len(room.texts)) for index in range(3)]
+        shared = [text.encode() for text in room.texts]
+        assert sorted(built) == sorted([*shared, *own, b"done"])
+    # A send to a client that has closed fails alike on both protocols.
+    assert [type(error) for error in room.after_close] == [ClientDisconnected] * CLIENTS
+
+
+class Flood:
+    """Sends numbered 20 KB texts to its one socket for as long as `running`."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.running = True
+        self.protocol: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        self.protocol = getattr(send, "__self__", None)  # uvicorn's protocol: its `writable`
+        pad = "x" * 20_000
+        while self.running:
+            await send({"type": "websocket.send", "text": f"{self.sent:08d}{pad}"})
+            self.sent += 1
+            await asyncio.sleep(0)  # a send that does not wait never yields: the test's turn
+        await receive()  # the client's going (it closes without a close frame)
+
+
+def read_frames(sock: socket.socket, count: int) -> list[bytes]:
+    """`count` unmasked, uncompressed server frames' payloads (no extension was offered)."""
+    stream = sock.makefile("rb")
+    payloads = []
+    for _ in range(count):
+        first, second = stream.read(2)
+        assert first == 0x81, f"a final text frame expected, got {first:#x}"
+        size = second & 0x7F
+        if size >= 126:
+            size = int.from_bytes(stream.read(2 if size == 126 else 8), "big")
+        payloads.append(stream.read(size))
+    return payloads
+
+
+@pytest.mark.parametrize("ws", [PLAIN, wsprotocol.PROTOCOL], ids=["uvicorn", "kit"])
+@pytest.mark.timeout(60)
+async def test_sends_wait_while_a_client_does_not_read_and_nothing_is_lost(ws: str) -> None:
+    """Writing past uvicorn's send would grow the server's buffer without bound and let a text
+    overtake one waiting in uvicorn's send: the count of sends done must stop."""
+    flood = Flood()
+    async with in_process(flood, ws) as port:
+        sock = await asyncio.to_thread(handshake, port, "/", 4096)
+        try:
+            await asyncio.sleep(1.0)  # the buffers fill, the transport pauses writing
+            stalled_at = flood.sent
+            await asyncio.sleep(1.0)
+            assert flood.sent == stalled_at, "sends went on while the client read nothing"
+            assert not flood.protocol.writable.is_set()
+            # The client reads: everything sent arrives, in order, and the sends resume.
+            first = await asyncio.to_thread(read_frames, sock, stalled_at + 50)
+            assert [int(p[:8]) for p in first] == list(range(stalled_at + 50))
+            async with asyncio.timeout(10):
+                while flood.sent <= stalled_at + 50:  # noqa: ASYNC110 -- a counter, no event
+                    await asyncio.sleep(0.01)
+            flood.running = False
+        finally:
+            sock.close()
