@@ -66,19 +66,34 @@ SOCKETIO_PY_REDIS = Impl("socketio-py-redis", "socketio_py", "redis", None)
 SOCKETIO = [SOCKETIO_NODE_MEMORY, SOCKETIO_NODE_REDIS, SOCKETIO_PY_MEMORY, SOCKETIO_PY_REDIS]
 
 
-def uvicorn_variant(impl: Impl, ws: str, deflate: bool) -> Impl:
-    """`impl` served by uvicorn with WebSocket implementation `ws` and per-message-deflate
-    on or off (worker/server.py reads the env); "auto" with deflate on is uvicorn's default."""
-    name = f"{impl.name}-{ws}" + ("" if deflate else "-nodeflate")
+def uvicorn_variant(impl: Impl, ws: str, deflate: bool, label: str | None = None) -> Impl:
+    """`impl` served by uvicorn with WebSocket implementation `ws` (named `label` in the
+    impl's name, default `ws`) and per-message-deflate on or off (worker/server.py reads the
+    env); "auto" with deflate on is uvicorn's default."""
+    name = f"{impl.name}-{label or ws}" + ("" if deflate else "-nodeflate")
     env = {**impl.env, "BENCH_UVICORN_WS": ws, "BENCH_UVICORN_DEFLATE": "1" if deflate else "0"}
     return Impl(name, impl.module, impl.kind, impl.venv, env)
 
 
+# The kit's WebSocket protocol (fast_channels/wsprotocol.py): what the demo CLI, the image and
+# the chart serve with, and "ours" here unless BENCH_UVICORN_WS says otherwise (server.py).
+KIT_WS = "fast_channels.wsprotocol:SharedFrameProtocol"
 # uvicorn 0.35+: "auto" is websockets-sansio when websockets is installed (else wsproto).
-UVICORN_WS = ["websockets-sansio", "websockets", "wsproto"]
+# label -> uvicorn's `ws`.
+UVICORN_WS = {
+    "websockets-sansio": "websockets-sansio",
+    "websockets": "websockets",
+    "wsproto": "wsproto",
+    "kit": KIT_WS,
+}
 WS_VARIANTS = [
-    uvicorn_variant(OURS_MEMORY, ws, deflate) for deflate in (True, False) for ws in UVICORN_WS
+    uvicorn_variant(OURS_MEMORY, ws, deflate, label)
+    for deflate in (True, False)
+    for label, ws in UVICORN_WS.items()
 ]
+# Bare Starlette served by the kit's protocol: it sends one str to every socket, so its frames
+# are built once too. Beside "bare" (uvicorn's default), the ceiling the goals are held to.
+BARE_KIT = Impl("bare-kit", "bare", "-", None, {"BENCH_UVICORN_WS": KIT_WS})
 
 LAYERS = [OURS_QUEUE, OURS_PUBSUB, FC_QUEUE, FC_PUBSUB, CR_QUEUE, CR_PUBSUB]
 SERVERS = [BARE, OURS_MEMORY, OURS_QUEUE, OURS_PUBSUB, FC_MEMORY, FC_QUEUE, FC_PUBSUB]
@@ -203,7 +218,7 @@ def scenarios(quick: bool) -> list[Scenario]:
         Scenario(
             "e2e_N1000",
             "e2e",
-            [*SERVERS, *OURS_HISTORY, *SOCKETIO],
+            [*SERVERS, BARE_KIT, *OURS_HISTORY, *SOCKETIO],
             {
                 "clients": 100 if quick else 1000,
                 "messages": 5 if quick else 60,

@@ -106,11 +106,14 @@ def test_a_history_variant_is_held_to_0_6x_of_bare_round_by_round() -> None:
             }
         }
     }
-    scenario = plan.Scenario("e2e_N1000", "e2e", [plan.BARE, *plan.OURS_HISTORY], {}, ["rate"])
+    impls = [plan.BARE, plan.OURS_MEMORY, *plan.OURS_HISTORY]
+    scenario = plan.Scenario("e2e_N1000", "e2e", impls, {}, ["rate"])
     rows = {row[1]: row for row in report.main_rows(results, [scenario])}
     cell = rows["memory-history"][8]
-    # Rounds 0.55, 0.6, 0.5: the median 0.55 meets the 0.5x target, not the 0.6x one.
-    assert "e2e_bare_rate round by round >= 0.5x ✅ (0.55x" in cell
-    assert "e2e_bare_rate round by round >= 0.6x ❌ (0.55x" in cell
+    # Rounds 0.55, 0.6, 0.5: the median 0.55 misses the 0.6x target.
+    assert cell.startswith("e2e_bare_rate round by round >= 0.6x ❌ (0.55x"), cell
+    assert "0.85x" not in cell  # the in-memory layer's goal is not the history variant's
+    # Ours without history, 0.7x round by round: below the in-memory goal of 0.85x.
+    assert rows["memory"][8].startswith("e2e_bare_rate round by round >= 0.85x ❌ (0.70x")
     text = "\n".join(report_servers.servers_section(results))
     assert "| fast-channels (this tree), in memory, recovery history on § | 55.0 | 0.55x" in text

@@ -3,10 +3,13 @@
 Usage: python server.py IMPL KIND PORT REDIS_URL   (IMPL "bare" ignores KIND and REDIS_URL, as
 does "preframed", an experiment: see preframed.py)
 
-BENCH_UVICORN_WS (uvicorn's `ws`: auto, websockets, websockets-sansio, wsproto) and
+BENCH_UVICORN_WS (uvicorn's `ws`: auto, websockets, websockets-sansio, wsproto, or an import
+string such as the kit's fast_channels.wsprotocol:SharedFrameProtocol) and
 BENCH_UVICORN_DEFLATE=0 (`ws_per_message_deflate=False`) choose uvicorn's WebSocket
-implementation and compression, for the scenario comparing them (issue 22); unset, uvicorn's
-defaults, as a user gets them.
+implementation and compression, for the scenario comparing them (issue 22). Unset, "ours" is
+served as the kit serves it (its WebSocket protocol, where the tree has one: ops.bench.compare
+runs older trees) and the others with uvicorn's defaults, as a user gets them; compression is
+uvicorn's default (on) for all.
 """
 
 from __future__ import annotations
@@ -48,10 +51,17 @@ def bare_app() -> Any:
     return Starlette(routes=[WebSocketRoute("/ws", endpoint)])
 
 
-def uvicorn_ws() -> tuple[str, bool]:
-    """The WebSocket implementation and per-message-deflate setting asked for by the env."""
+def uvicorn_ws(impl: str = "bare") -> tuple[str, bool]:
+    """The WebSocket implementation and per-message-deflate setting `impl` is served with."""
     deflate = os.environ.get("BENCH_UVICORN_DEFLATE") != "0"
-    return os.environ.get("BENCH_UVICORN_WS", "auto"), deflate
+    ws = os.environ.get("BENCH_UVICORN_WS")
+    if ws is None and impl == "ours":
+        try:
+            from fast_channels.wsprotocol import default_ws
+        except ImportError:  # a tree from before the kit had its own protocol
+            return "auto", deflate
+        return default_ws(), deflate
+    return ws or "auto", deflate
 
 
 def ws_unavailable() -> str | None:
@@ -60,6 +70,8 @@ def ws_unavailable() -> str | None:
     module = {"websockets": "websockets", "websockets-sansio": "websockets", "wsproto": "wsproto"}
     if ws in module and importlib.util.find_spec(module[ws]) is None:
         return f"uvicorn ws={ws} needs {module[ws]}, not installed in this venv"
+    if ":" in ws and importlib.util.find_spec(ws.partition(":")[0]) is None:
+        return f"uvicorn ws={ws}: no such module in this tree"  # an older tree (compare)
     return None
 
 
@@ -90,7 +102,7 @@ def main() -> None:
     )
     if impl == "ours":
         apply_gc_settings()
-    ws, deflate = uvicorn_ws()
+    ws, deflate = uvicorn_ws(impl)
     uvicorn.run(
         app,
         ws=ws,
