@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import websockets
 from uvicorn.protocols.utils import ClientDisconnected
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 
 from fast_channels import frames, wsprotocol
 from tests.support.raw_ws import handshake
@@ -190,3 +191,38 @@ async def test_sends_wait_while_a_client_does_not_read_and_nothing_is_lost(ws: s
             flood.running = False
         finally:
             sock.close()
+
+
+@pytest.mark.timeout(60)
+async def test_clients_that_agreed_different_windows_or_none_read_the_same_broadcast(
+    built: list[bytes],
+) -> None:
+    """One frame per text and per agreed window: a client may ask for a smaller window than
+    uvicorn's 4 KB (server_max_window_bits, RFC 7692 7.1.2.1) or not compress at all."""
+    room = Room()
+    offers: list[Any] = [
+        "deflate",
+        [ClientPerMessageDeflateFactory(server_max_window_bits=9)],
+        None,
+    ]
+    async with in_process(room, wsprotocol.PROTOCOL, ws_per_message_deflate=True) as port:
+        clients = []
+        for offer in offers:
+            options: dict[str, Any] = {"compression": offer}
+            if isinstance(offer, list):  # an offer of one's own, not websockets' default
+                options = {"compression": None, "extensions": offer}
+            clients.append(
+                await websockets.connect(f"ws://127.0.0.1:{port}/", max_size=None, **options)
+            )
+        agreed = [c.response.headers.get("Sec-WebSocket-Extensions") or "" for c in clients]
+        await clients[0].send("burst")
+        for index, client in enumerate(clients):
+            got = [await asyncio.wait_for(client.recv(), 10) for _ in room.expected(index)]
+            assert got == room.expected(index), f"client {index} ({agreed[index]})"
+        for client in clients:
+            await client.close()
+    assert "server_max_window_bits=9" in agreed[1], agreed
+    assert agreed[2] == ""
+    # Each shared text framed three times: for the 4 KB window, the 512-byte one, and plain.
+    shared = [text.encode() for text in room.texts]
+    assert sorted(p for p in built if p in shared) == sorted(shared * 3)

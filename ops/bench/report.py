@@ -240,7 +240,7 @@ def target(
         checks.append(f"bare {bare:.1f} us: bare/ours {bare / ours:.2f}x (for reference)")
     if scenario == "memory_idle" and "bare_kb_per_connection" in ceil:
         over = ours - ceil["bare_kb_per_connection"]
-        checks.append(f"bare +{over:.1f} KB <= 5 {'✅' if over <= 5 else '❌'}")
+        checks.append(f"bare {over:+.1f} KB <= +5 {'✅' if over <= 5 else '❌'}")
     return "; ".join(checks)
 
 

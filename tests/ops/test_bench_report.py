@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from ops.bench import plan, report
 
 
@@ -72,3 +74,13 @@ def test_the_full_plan_pairs_five_end_to_end_rounds() -> None:
     by_id = {scenario.id: scenario for scenario in plan.scenarios(quick=False)}
     assert by_id["e2e_N1000"].params["repeat"] == 5
     assert plan.BARE in by_id["e2e_N1000"].impls
+
+
+@pytest.mark.parametrize(
+    ("ours", "shown"), [(62.0, "bare +2.0 KB <= +5 ✅"), (35.0, "bare -25.0 KB")]
+)
+def test_idle_memory_is_shown_as_a_signed_difference_to_bare(ours: float, shown: str) -> None:
+    cell = report.target(
+        "memory_idle", "ours-memory", "kb_per_connection", ours, {}, {"bare_kb_per_connection": 60}
+    )
+    assert shown in cell
