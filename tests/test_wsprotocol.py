@@ -8,7 +8,6 @@ does under uvicorn's protocol."""
 from __future__ import annotations
 
 import asyncio
-import random
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +18,7 @@ from uvicorn.protocols.utils import ClientDisconnected
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 
 from fast_channels import frames, wsprotocol
+from tests.support import broadcast_app
 from tests.support.raw_ws import handshake
 from tests.support.uvicorn_server import in_process
 
@@ -26,60 +26,20 @@ PLAIN = "websockets-sansio"  # uvicorn's own protocol, which ours extends
 CLIENTS = 3
 
 
-def texts() -> list[str]:
-    """Texts of every frame-length class, compressible or not, ASCII or not."""
-    rng = random.Random(22)
-    out = ['{"n":1}', "é" * 40]
-    for size in (125, 126, 5_000, 65_535, 70_000):
-        out.append("ab" * (size // 2) + "a" * (size % 2))
-        out.append("".join(chr(rng.randrange(33, 127)) for _ in range(size)))
-    return out
-
-
-class Room:
-    """A raw ASGI app: every socket joins; a text "burst" from any of them sends, to every
-    socket in turn, each of texts() (one str for all), a text of that socket's own and the
-    shared text as a binary frame; "done" ends it."""
+class Room(broadcast_app.Room):
+    """The room of tests/support/broadcast_app.py, telling when its last socket has gone."""
 
     def __init__(self) -> None:
-        self.sends: list[Any] = []
-        self.texts = texts()
-        self.after_close: list[BaseException | None] = []
+        super().__init__()
         self.closed = asyncio.Event()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        assert scope["type"] == "websocket"
-        await receive()
-        await send({"type": "websocket.accept"})
-        index = len(self.sends)
-        self.sends.append(send)
-        while (message := await receive())["type"] == "websocket.receive":
-            if message["text"] == "burst":
-                await self.burst()
-        # The client closed: a send now must fail as uvicorn's own protocol fails it.
-        try:
-            await send({"type": "websocket.send", "text": self.texts[0]})
-            self.after_close.append(None)
-        except ClientDisconnected as error:
-            self.after_close.append(error)
-        self.sends[index] = None
+        await super().__call__(scope, receive, send)
         if not any(self.sends):
             self.closed.set()
 
-    async def burst(self) -> None:
-        for n, text in enumerate(self.texts):
-            for index, send in enumerate(self.sends):
-                await send({"type": "websocket.send", "text": text})
-                await send({"type": "websocket.send", "text": f"own {index} {n}"})
-                await send({"type": "websocket.send", "bytes": text.encode()})
-        for send in self.sends:
-            await send({"type": "websocket.send", "text": "done"})
-
     def expected(self, index: int) -> list[str | bytes]:
-        out: list[str | bytes] = []
-        for n, text in enumerate(self.texts):
-            out += [text, f"own {index} {n}", text.encode()]
-        return [*out, "done"]
+        return broadcast_app.expected(index)
 
 
 @pytest.fixture
