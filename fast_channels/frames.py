@@ -24,8 +24,8 @@ MEM_LEVEL = 5
 _KEEP = 4
 _EMPTY_BLOCK_TAIL = b"\x00\x00\xff\xff"  # ends every sync flush; not sent (RFC 7692 7.2.1)
 
-# ((text, window bits or 0 for no compression, frame), ...), newest first: one tuple, read and
-# replaced whole (an event loop in another thread sees old entries or new, never a mix).
+# ((text, window bits or 0 for no compression, frame), ...), most recently used first: one
+# tuple, read and replaced whole (an event loop in another thread sees old entries or new, never a mix).
 _entries: tuple[tuple[str, int, bytes], ...] = ()
 
 
@@ -52,9 +52,13 @@ def shared_text_frame(text: str, window_bits: int = 0) -> bytes:
     """text_frame(text.encode(), window_bits), built once for the same str object."""
     global _entries
     entries = _entries
-    for cached, cached_bits, frame in entries:
-        if cached is text and cached_bits == window_bits:
-            return frame
+    for entry in entries:
+        if entry[0] is text and entry[1] == window_bits:
+            if entry is not entries[0]:
+                # Used again after others: to the front, so that a broadcast's frame outlives
+                # the texts each socket gets of its own in between (least recently used goes).
+                _entries = (entry, *[other for other in entries if other is not entry])
+            return entry[2]
     frame = text_frame(text.encode(), window_bits)
     _entries = ((text, window_bits, frame), *entries[: _KEEP - 1])
     return frame

@@ -122,3 +122,14 @@ def test_a_few_frames_are_remembered_and_the_oldest_forgotten() -> None:
     again = frames.shared_text_frame(burst[0], 12)
     assert again is not built[0]
     assert again == built[0]
+
+
+def test_a_broadcast_frame_outlives_the_texts_sent_to_one_socket_in_between() -> None:
+    """A burst to 100 sockets where each also gets a text of its own: one frame for the
+    broadcast, built once, however many own texts pass through between two of its uses."""
+    shared = "the broadcast " * 20
+    first = frames.shared_text_frame(shared, 12)
+    for socket in range(100):
+        assert frames.shared_text_frame(shared, 12) is first, socket
+        for n in range(3):
+            frames.shared_text_frame(f"own {socket} {n}", 12)
