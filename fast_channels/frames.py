@@ -25,7 +25,8 @@ _KEEP = 4
 _EMPTY_BLOCK_TAIL = b"\x00\x00\xff\xff"  # ends every sync flush; not sent (RFC 7692 7.2.1)
 
 # ((text, window bits or 0 for no compression, frame), ...), most recently used first: one
-# tuple, read and replaced whole (an event loop in another thread sees old entries or new, never a mix).
+# tuple, read and replaced whole (an event loop in another thread sees old entries or new,
+# never a mix).
 _entries: tuple[tuple[str, int, bytes], ...] = ()
 
 

@@ -38,8 +38,19 @@ class Room(broadcast_app.Room):
         if not any(self.sends):
             self.closed.set()
 
-    def expected(self, index: int) -> list[str | bytes]:
-        return broadcast_app.expected(index)
+
+async def burst_read_by_all(clients: list[Any]) -> list[str]:
+    """The first client asks for a burst; each reads exactly what the room sent it, in order;
+    then all close. Returns the extensions each agreed (its Sec-WebSocket-Extensions)."""
+    agreed = [c.response.headers.get("Sec-WebSocket-Extensions") or "" for c in clients]
+    await clients[0].send("burst")
+    for index, client in enumerate(clients):
+        want = broadcast_app.expected(index)
+        got = [await asyncio.wait_for(client.recv(), 10) for _ in want]
+        assert got == want, f"client {index} ({agreed[index]})"
+    for client in clients:
+        await client.close()
+    return agreed
 
 
 @pytest.fixture
@@ -70,13 +81,7 @@ async def test_every_client_reads_what_was_sent_in_order(
             await websockets.connect(f"ws://127.0.0.1:{port}/", max_size=None)
             for _ in range(CLIENTS)
         ]
-        agreed = [c.response.headers.get("Sec-WebSocket-Extensions") or "" for c in clients]
-        await clients[0].send("burst")
-        for index, client in enumerate(clients):
-            got = [await asyncio.wait_for(client.recv(), 10) for _ in room.expected(index)]
-            assert got == room.expected(index), f"client {index}"
-        for client in clients:
-            await client.close()
+        agreed = await burst_read_by_all(clients)
         await asyncio.wait_for(room.closed.wait(), 10)
     if not deflate:
         assert agreed == [""] * CLIENTS
@@ -174,13 +179,7 @@ async def test_clients_that_agreed_different_windows_or_none_read_the_same_broad
             clients.append(
                 await websockets.connect(f"ws://127.0.0.1:{port}/", max_size=None, **options)
             )
-        agreed = [c.response.headers.get("Sec-WebSocket-Extensions") or "" for c in clients]
-        await clients[0].send("burst")
-        for index, client in enumerate(clients):
-            got = [await asyncio.wait_for(client.recv(), 10) for _ in room.expected(index)]
-            assert got == room.expected(index), f"client {index} ({agreed[index]})"
-        for client in clients:
-            await client.close()
+        agreed = await burst_read_by_all(clients)
     assert "server_max_window_bits=9" in agreed[1], agreed
     assert agreed[2] == ""
     # Each shared text framed three times: for the 4 KB window, the 512-byte one, and plain.

@@ -12,7 +12,10 @@ keeps its context (context takeover), so every client decodes these frames. It h
 because nothing else is sent compressed on these connections: a per-socket compressor's
 back-references would point into the shared frames' bytes in the client's window. A product
 would compress every message on such a connection without context, or agree
-`server_no_context_takeover`.
+`server_no_context_takeover`: the kit's WebSocket protocol (fast_channels/wsprotocol.py) does,
+and this experiment now builds its frames with the kit's framing (frames.py). The figures in
+ops/bench/README.md's "Where the gap to bare Starlette is" came from its own earlier framing
+(always compressed, in a 32 KB window).
 
 Needs uvicorn's websockets-sansio protocol (`BENCH_UVICORN_WS=websockets-sansio`): the ASGI
 `send` it passes is the protocol's bound method, whose transport is written to directly.
@@ -20,26 +23,16 @@ Needs uvicorn's websockets-sansio protocol (`BENCH_UVICORN_WS=websockets-sansio`
 
 from __future__ import annotations
 
-import zlib
 from typing import Any
 
 
 def build_frame(text: bytes, deflate: bool) -> bytes:
-    """One unmasked, final text frame (RSV1 set when compressed)."""
-    payload, first = text, 0x81
-    if deflate:
-        compressor = zlib.compressobj(wbits=-15, memLevel=5)
-        # Without the 00 00 ff ff that ends every sync flush (RFC 7692 7.2.1).
-        payload = (compressor.compress(text) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
-        first = 0xC1
-    size = len(payload)
-    if size < 126:
-        head = bytes((first, size))
-    elif size < 1 << 16:
-        head = bytes((first, 126)) + size.to_bytes(2, "big")
-    else:
-        head = bytes((first, 127)) + size.to_bytes(8, "big")
-    return head + payload
+    """One unmasked, final text frame: the kit's framing (fast_channels/frames.py), compressed
+    in uvicorn's agreed 4 KB window when the client agreed permessage-deflate (and sent as is
+    when that is no smaller)."""
+    from fast_channels.frames import text_frame
+
+    return text_frame(text, 12 if deflate else 0)
 
 
 def preframed_app() -> Any:
