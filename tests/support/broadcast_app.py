@@ -1,7 +1,8 @@
 """A raw ASGI app for the kit's WebSocket protocol's tests (tests/test_wsprotocol*.py): a
-blank page at "/" (a browser's origin) and a room at "/ws". A text "burst" from any socket
-sends, to every socket in turn, each of texts() (one str for all: the frames the protocol
-builds once), a text of that socket's own, and the shared text as a binary frame; then "done".
+page at "/" whose script joins the room and keeps what it receives, and the room at "/ws".
+A text "burst" from any socket sends, to every socket in turn, each of texts() (one str for
+all: the frames the protocol builds once), a text of that socket's own, and the shared text
+as a binary frame; then "done".
 """
 
 from __future__ import annotations
@@ -10,6 +11,16 @@ import random
 from typing import Any
 
 from uvicorn.protocols.utils import ClientDisconnected
+
+# Each frame kept as ["t", text] or ["b", the binary frame's bytes decoded as UTF-8].
+PAGE = b"""<!doctype html><title>room</title><script>
+window.got = []; window.opened = false;
+window.ws = new WebSocket(`ws://${location.host}/ws`);
+ws.binaryType = "arraybuffer";
+ws.onopen = () => { window.opened = true; };
+ws.onmessage = (e) => window.got.push(
+  typeof e.data === "string" ? ["t", e.data] : ["b", new TextDecoder().decode(e.data)]);
+</script>"""
 
 
 def texts() -> list[str]:
@@ -40,7 +51,7 @@ class Room:
         if scope["type"] == "http":
             await send({"type": "http.response.start", "status": 200,
                         "headers": [(b"content-type", b"text/html")]})  # fmt: skip
-            await send({"type": "http.response.body", "body": b"<!doctype html><title>-</title>"})
+            await send({"type": "http.response.body", "body": PAGE})
             return
         if scope["type"] != "websocket":
             return  # lifespan: nothing to start
