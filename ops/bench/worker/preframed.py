@@ -31,8 +31,9 @@ def build_frame(text: bytes, deflate: bool) -> bytes:
     in uvicorn's agreed 4 KB window when the client agreed permessage-deflate (and sent as is
     when that is no smaller)."""
     from fast_channels.frames import text_frame
+    from fast_channels.wsprotocol import WINDOW_BITS
 
-    return text_frame(text, 12 if deflate else 0)
+    return text_frame(text, WINDOW_BITS if deflate else 0)
 
 
 def preframed_app() -> Any:
